@@ -37,6 +37,7 @@ _WATCHDOG_PERIOD_S = 0.25
 _EXIT_PARENT_GONE = 70
 
 _stop = threading.Event()
+_in_call = threading.Event()
 _stop_signals: list[int] = []
 _modules: dict[str, Any] = {}
 _emit: Callable[[str], Any] | None = None
@@ -73,8 +74,8 @@ def _install_watchdog() -> None:
 
 
 def _on_stop_signal(signum: int, _frame: Any) -> None:
-    if _stop.is_set():
-        # Second request: the user means it.
+    if not _in_call.is_set() or _stop.is_set():
+        # Idle: a stop request means exit.  Busy, second request: the user means it.
         os._exit(128 + signum)
     _stop_signals.append(signum)
     _stop.set()
@@ -224,15 +225,18 @@ def _error(exc: BaseException) -> dict[str, Any]:
     }
 
 
-def call(target: str, fn: str, request_json: str, log_path: str | None = None, on_event: Any = None) -> str:
-    """Run ``target.fn(request, emit)`` and return its JSON-encoded outcome.
+def invoke(target: str, fn: str, request_json: str, log_path: str | None = None, on_event: Any = None) -> str:
+    """Run ``target.fn(request)`` and return its JSON-encoded outcome.
 
     ``target`` is a module name (``dpo_sweep_worker.facade``) or an absolute ``.py`` path.  ``fn``
-    receives the decoded request (a dict) and returns something JSON-able.
+    receives the decoded request (a dict) and returns something JSON-able; it reports progress with
+    ``host.emit(event)``, which forwards to ``on_event`` (a JavaScript function) as JSON text.
+    (Named ``invoke`` because pythonia treats a proxy attribute called ``call`` specially.)
     """
     global _emit
     clear_stop()
     _emit = on_event
+    _in_call.set()
     try:
         with _Redirect(log_path):
             try:
@@ -245,6 +249,7 @@ def call(target: str, fn: str, request_json: str, log_path: str | None = None, o
                 return to_json({"ok": False, "error": _error(exc)})
     finally:
         _emit = None
+        _in_call.clear()
 
 
 def ping() -> str:

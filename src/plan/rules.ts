@@ -1,0 +1,176 @@
+/**
+ * Cross-field rules: what zod's per-field checks cannot see. Each rule is a named pure function
+ * `(plan) => Issue[]` over a plan that passed the schema; issues carry plan paths and are located
+ * and worded by the loader. To add one: write the function, add its issue code in issues.ts and
+ * its sentence in format.ts, and list it in `RULES`.
+ */
+import { RunSettingsSchema } from '../sweep/run-spec.js';
+import { canonicalJson } from './canonical.js';
+import { defaultOf, settingPaths } from './introspect.js';
+import { issue, type Issue, type Path } from './issues.js';
+import { isMapping } from './origins.js';
+import type { Plan } from './schema.js';
+import { closest } from './suggest.js';
+import { axisKeys, resolveVariants, settingsOf, sourceOf, splitKey, valueAt } from './variants.js';
+
+export type Rule = (plan: Plan) => Issue[];
+
+const SETTING_PATHS = (): string[] => settingPaths(RunSettingsSchema);
+
+/** `loss_weights` needs exactly one weight per `loss_type` entry (the default loss_type included). */
+export function lossWeightsMatchLossTypes(plan: Plan): Issue[] {
+  return resolveVariants(plan).flatMap((draft) => {
+    const s = settingsOf(draft);
+    if (!s?.loss_weights || s.loss_weights.length === s.loss_type.length) return [];
+    // Point at whichever of the two was written later: that is the value that broke the pair.
+    const weights = sourceOf(draft, ['loss_weights']);
+    const types = sourceOf(draft, ['loss_type']);
+    const at = types.layer > weights.layer ? types : weights;
+    return [issue(at.planPath, { code: 'loss-weights-length', weights: s.loss_weights.length, lossTypes: s.loss_type.length })];
+  });
+}
+
+/** A non-default `loss_type` is a TRL DPOTrainer option: plain `dpo` only. */
+export function lossTypeOnlyWithPlainDpo(plan: Plan): Issue[] {
+  const fallback = canonicalJson(defaultOf(RunSettingsSchema.shape.loss_type)?.value);
+  return resolveVariants(plan).flatMap((draft) => {
+    const s = settingsOf(draft);
+    if (!s || s.algorithm === 'dpo' || canonicalJson(s.loss_type) === fallback) return [];
+    const { planPath } = sourceOf(draft, ['loss_type']);
+    return [issue(planPath, { code: 'loss-type-needs-dpo', algorithm: s.algorithm, lossType: [...s.loss_type] })];
+  });
+}
+
+/** Every grid key and random param is a real settings path. */
+export function gridKeysExist(plan: Plan): Issue[] {
+  const paths = SETTING_PATHS();
+  return axisKeys(plan)
+    .filter(({ key }) => !paths.includes(key))
+    .map(({ key, source }) => {
+      const suggestion = closest(key, paths);
+      return issue(source, { code: 'unknown-setting', key, ...(suggestion ? { suggestion } : {}) });
+    });
+}
+
+/** List variant names are unique (they name runs and judge baselines). */
+export function uniqueVariantNames(plan: Plan): Issue[] {
+  const first = new Map<string, number>();
+  const issues: Issue[] = [];
+  (plan.sweep?.list ?? []).forEach((variant, i) => {
+    const earlier = first.get(variant.name);
+    if (earlier === undefined) first.set(variant.name, i);
+    else issues.push(issue(['sweep', 'list', i, 'name'], { code: 'duplicate-variant', name: variant.name, first: ['sweep', 'list', earlier] }));
+  });
+  return issues;
+}
+
+/** An empty grid axis (or random block without params) would silently produce no runs. */
+export function noEmptyGrid(plan: Plan): Issue[] {
+  const issues = Object.entries(plan.sweep?.grid ?? {})
+    .filter(([, values]) => values.length === 0)
+    .map(([key]) => issue(['sweep', 'grid', key], { code: 'empty-axis', key }));
+  const random = plan.sweep?.random;
+  if (random && Object.keys(random.params).length === 0) issues.push(issue(['sweep', 'random', 'params'], { code: 'empty-axis', key: 'params' }));
+  return issues;
+}
+
+/** `uniform: [lo, hi]` needs lo < hi; `log_uniform` also lo > 0. */
+export function randomRangesValid(plan: Plan): Issue[] {
+  return Object.entries(plan.sweep?.random?.params ?? {}).flatMap(([key, param]) => {
+    const dist = 'uniform' in param ? 'uniform' : 'log_uniform' in param ? 'log_uniform' : undefined;
+    if (!dist) return [];
+    const [lo, hi] = 'uniform' in param ? param.uniform : (param as { log_uniform: [number, number] }).log_uniform;
+    const path: Path = ['sweep', 'random', 'params', key, dist];
+    if (dist === 'log_uniform' && lo <= 0) return [issue(path, { code: 'bad-range', dist, lo, hi, reason: 'non-positive' })];
+    if (!(lo < hi)) return [issue(path, { code: 'bad-range', dist, lo, hi, reason: 'order' })];
+    return [];
+  });
+}
+
+/** Each run reads exactly one of `dataset.path` (local file) and `dataset.name` (hub id). */
+export function datasetHasSource(plan: Plan): Issue[] {
+  return resolveVariants(plan).flatMap((draft) => {
+    const dataset = valueAt(draft.input, ['dataset']);
+    const hasPath = isMapping(dataset) && dataset['path'] !== undefined;
+    const hasName = isMapping(dataset) && dataset['name'] !== undefined;
+    if (hasPath !== hasName) return [];
+    if (!hasPath) return [issue(sourceOf(draft, ['dataset']).planPath, { code: 'dataset-source', found: 'none' })];
+    const path = sourceOf(draft, ['dataset', 'path']);
+    const name = sourceOf(draft, ['dataset', 'name']);
+    // Written together: point at the dataset; written apart: at the later one.
+    const at = path.layer === name.layer ? sourceOf(draft, ['dataset']) : name.layer > path.layer ? name : path;
+    return [issue(at.planPath, { code: 'dataset-source', found: 'both' })];
+  });
+}
+
+/** `model: stage:sft` (or reference, or judge baseline) needs a `stages.sft` section. */
+export function stageSftModel(plan: Plan): Issue[] {
+  if (plan.stages?.sft) return [];
+  const issues = resolveVariants(plan).flatMap((draft) =>
+    (['model', 'reference'] as const)
+      .filter((key) => draft.input[key] === 'stage:sft')
+      .map((key) => issue(sourceOf(draft, [key]).planPath, { code: 'stage-missing', stage: 'sft', value: `${key}: stage:sft` })),
+  );
+  if (plan.judge?.baseline === 'stage:sft') {
+    issues.push(issue(['judge', 'baseline'], { code: 'stage-missing', stage: 'sft', value: 'baseline: stage:sft' }));
+  }
+  return issues;
+}
+
+/** A setting is varied by one axis only (grid, random or seeds), and never both a key and its parent. */
+export function sweepAxesDisjoint(plan: Plan): Issue[] {
+  const axes = axisKeys(plan);
+  const issues: Issue[] = [];
+  axes.forEach((axis, j) => {
+    const mine = splitKey(axis.key);
+    const clash = axes.slice(0, j).find((other) => {
+      const theirs = splitKey(other.key);
+      const n = Math.min(mine.length, theirs.length);
+      return mine.slice(0, n).join('.') === theirs.slice(0, n).join('.');
+    });
+    if (clash) issues.push(issue(axis.source, { code: 'axis-overlap', key: axis.key, other: clash.source }));
+  });
+  return issues;
+}
+
+/** Warning: `training.epochs` means nothing once `training.max_steps` is set. */
+export function epochsIgnoredWithMaxSteps(plan: Plan): Issue[] {
+  return resolveVariants(plan).flatMap((draft) =>
+    valueAt(draft.input, ['training', 'max_steps']) !== undefined && valueAt(draft.input, ['training', 'epochs']) !== undefined
+      ? [issue(sourceOf(draft, ['training', 'epochs']).planPath, { code: 'epochs-ignored' }, 'warning')]
+      : [],
+  );
+}
+
+/** Warning: a value written in `base` or a variant that a sweep axis overrides in every run. */
+export function sweepOverridesWrittenValues(plan: Plan): Issue[] {
+  const layers: { values: unknown; source: Path }[] = [
+    { values: plan.base, source: ['base'] },
+    ...(plan.sweep?.list ?? []).map((variant, i) => ({ values: variant, source: ['sweep', 'list', i] as Path })),
+  ];
+  return axisKeys(plan).flatMap(({ key, source }) =>
+    layers
+      .filter(({ values }) => valueAt(values, splitKey(key)) !== undefined)
+      .map((layer) => issue([...layer.source, ...splitKey(key)], { code: 'overridden-by-sweep', key, by: source }, 'warning')),
+  );
+}
+
+/** Every rule, in reporting order. */
+export const RULES: readonly Rule[] = [
+  gridKeysExist,
+  sweepAxesDisjoint,
+  noEmptyGrid,
+  randomRangesValid,
+  uniqueVariantNames,
+  datasetHasSource,
+  stageSftModel,
+  lossWeightsMatchLossTypes,
+  lossTypeOnlyWithPlainDpo,
+  epochsIgnoredWithMaxSteps,
+  sweepOverridesWrittenValues,
+];
+
+/** Runs every rule; a rule that throws on a half-valid plan is an internal error, not a user one. */
+export function runRules(plan: Plan, rules: readonly Rule[] = RULES): Issue[] {
+  return rules.flatMap((rule) => rule(plan));
+}

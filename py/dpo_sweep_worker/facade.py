@@ -1,0 +1,77 @@
+"""The worker's façade: the only functions the bridge calls (through `host.invoke`).
+
+Each takes a JSON-decoded request dict and returns something JSON-able; progress goes out as
+`host.emit` events. Heavy imports happen inside the functions.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import sys
+
+from . import __version__
+from .runtime import extras_present
+
+ALGORITHMS = ("sft", "dpo", "beta-dpo", "dynamic-beta-dpo")
+TRL_LOSS_TYPES = (
+    "sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot",
+    "aot_unpaired", "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm",
+)
+PACKAGES = ("torch", "transformers", "trl", "datasets", "accelerate", "peft", "numpy", "jsonschema")
+
+
+def _version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def describe(request: dict | None = None) -> dict:
+    """Versions, devices, algorithms, TRL loss types and optional extras present."""
+    devices: list[dict] = []
+    cuda_error = None
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            for i in range(torch.cuda.device_count()):
+                props = torch.cuda.get_device_properties(i)
+                devices.append({"index": i, "kind": "cuda", "name": props.name, "memory_gb": round(props.total_memory / 2**30, 1)})
+    except Exception as exc:  # torch missing or broken: doctor reports it
+        cuda_error = f"{type(exc).__name__}: {exc}"
+    return {
+        "worker_version": __version__,
+        "python": sys.executable,
+        "python_version": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": {name: _version(name) for name in PACKAGES},
+        "devices": devices or [{"index": 0, "kind": "cpu", "name": platform.processor() or "cpu"}],
+        "cuda": bool(devices),
+        "torch_error": cuda_error,
+        "algorithms": list(ALGORITHMS),
+        "loss_types": list(TRL_LOSS_TYPES),
+        "extras": extras_present(),
+    }
+
+
+def train(request: dict) -> dict:
+    """Train one run (`request`: {spec, run_dir, cache_dir, resume}) and return its outcome."""
+    algorithm = request["spec"]["settings"]["algorithm"]
+    if algorithm == "sft":
+        from .recipes import sft
+
+        return sft.train(request)
+    from .recipes import preference
+
+    return preference.train(request)
+
+
+def warmup(request: dict | None = None) -> dict:
+    """Import the heavy libraries now (about 5 s for TRL), so the slot's first run starts warm."""
+    import torch  # noqa: F401
+    import transformers  # noqa: F401
+    import trl  # noqa: F401
+
+    return {"warm": True}

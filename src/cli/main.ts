@@ -1,0 +1,137 @@
+/**
+ * The command-line program. The only module that reads argv, prints and exits (through `bin.ts`);
+ * commands are plain async functions in `commands/`, imported lazily so `--help` stays fast.
+ */
+import { Command, Option } from 'commander';
+import { DpoSweepError, EXIT, InputError } from '../errors.js';
+import { processIO, type CliIO } from './io.js';
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+const positiveInt = (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InputError(`expected a positive integer, got "${value}"`);
+  return n;
+};
+
+export function buildProgram(io: CliIO, setExit: (code: number) => void): Command {
+  const program = new Command('dpo-sweep')
+    .description('Sweeps, run state, judges and reports for DPO-family preference optimisation.')
+    .version('0.1.0')
+    .showHelpAfterError()
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
+    .exitOverride();
+
+  const action =
+    <A extends unknown[]>(fn: (...args: A) => Promise<number>) =>
+    async (...args: A) => setExit(await fn(...args));
+
+  program
+    .command('run', { isDefault: true })
+    .description('run a plan: every run of its sweep (finished runs are skipped)')
+    .argument('<plan>', 'plan YAML file')
+    .option('--out <dir>', 'sweep directory (default runs/<plan name>/)')
+    .option('--cache-dir <dir>', 'cache for models and reference log-probs (default ~/.cache/dpo-sweep or DPO_SWEEP_CACHE)')
+    .option('--max-parallel <n>', 'runs at a time (runner processes)', positiveInt)
+    .option('--set <key=value>', 'override a plan key (repeatable): --set base.beta=0.2', collect)
+    .option('--dry-run', 'validate and show the runs without running them')
+    .option('--timeout <seconds>', 'wall-clock limit per run attempt', positiveInt)
+    .addOption(new Option('--python <path>', 'use this Python interpreter for the worker').env('DPO_SWEEP_PYTHON'))
+    .action(action(async (plan: string, opts) => (await import('./commands/run.js')).runCommand(plan, opts, io)));
+
+  program
+    .command('validate')
+    .description('check a plan and report every problem at once')
+    .argument('<plan>', 'plan YAML file')
+    .option('--set <key=value>', 'override a plan key (repeatable)', collect)
+    .action(action(async (plan: string, opts) => (await import('./commands/plan.js')).validateCommand(plan, opts, io)));
+
+  program
+    .command('plan')
+    .description('dry run: the table of runs a plan expands to')
+    .argument('<plan>', 'plan YAML file')
+    .option('--set <key=value>', 'override a plan key (repeatable)', collect)
+    .action(action(async (plan: string, opts) => (await import('./commands/plan.js')).planCommand(plan, opts, io)));
+
+  program
+    .command('status')
+    .description('state of every run of a sweep (works while the sweep is running)')
+    .argument('<sweep-dir>', 'sweep directory')
+    .option('--json', 'machine-readable output')
+    .action(action(async (dir: string, opts) => (await import('./commands/status.js')).statusCommand(dir, opts, io)));
+
+  program
+    .command('setup')
+    .description('create the worker virtual environment with the pinned packages (idempotent)')
+    .option('--force', 'reinstall even when the pins are unchanged')
+    .addOption(new Option('--python <path>', 'use this interpreter instead of a managed venv').env('DPO_SWEEP_PYTHON'))
+    .action(action(async (opts) => (await import('./commands/setup.js')).setupCommand(opts, io)));
+
+  program
+    .command('doctor')
+    .description('Python path, torch/transformers/trl versions against the pins, devices')
+    .option('--json', 'machine-readable output')
+    .addOption(new Option('--python <path>', 'check this interpreter').env('DPO_SWEEP_PYTHON'))
+    .action(action(async (opts) => (await import('./commands/setup.js')).doctorCommand(opts, io)));
+
+  program
+    .command('judge')
+    .description('pairwise judging of two output files (LLM presets via the OpenAI API, or rule presets)')
+    .requiredOption('--a <outputs>', 'outputs of system A (AlpacaEval JSON array or JSONL)')
+    .requiredOption('--b <outputs>', 'outputs of system B, or reference answers')
+    .requiredOption('--preset <name>', 'hh | tldr | alpaca | a rule preset | a preset folder')
+    .requiredOption('--out <dir>', 'output folder (judgments.jsonl, summary.json)')
+    .option('--model <model>', 'judge model (default: the preset\'s)')
+    .option('--both-orders', 'judge each pair in both orders')
+    .option('--seed <n>', 'order and bootstrap seed', '42')
+    .option('--concurrency <n>', 'requests in flight')
+    .option('--max-cost <usd>', 'refuse to start, or stop before, spending more than this')
+    .option('--dry-run', 'print the requests and the estimated cost, send nothing')
+    .option('--cache-dir <dir>', 'judgment cache root (default ~/.cache/dpo-sweep or DPO_SWEEP_CACHE)')
+    .option('--rpm <n>', 'requests per minute')
+    .option('--tpm <n>', 'tokens per minute')
+    .option('--timeout <seconds>', 'per-request timeout')
+    .option('--prices <file>', 'JSON price table (USD per 1M tokens) overriding the built-in one')
+    .action(
+      action(async (opts) => {
+        const { judgeCommand } = await import('../judge/command.js');
+        const { exitCode } = await judgeCommand(opts, { log: (line) => io.err(line), env: io.env });
+        return exitCode;
+      }),
+    );
+
+  return program;
+}
+
+/** Run the program; returns the exit code (never calls process.exit itself). */
+export async function main(argv: string[], io: CliIO = processIO): Promise<number> {
+  let code: number = EXIT.ok;
+  const program = buildProgram(io, (c) => (code = c));
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (error) {
+    return reportError(error, io);
+  }
+}
+
+export function reportError(error: unknown, io: CliIO): number {
+  const e = error as { code?: string; exitCode?: number };
+  if (typeof e?.code === 'string' && e.code.startsWith('commander.')) {
+    // commander already printed what was wrong (or the help / version).
+    return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.exitCode === 0 ? EXIT.ok : EXIT.badInput;
+  }
+  if (error instanceof InputError) {
+    io.err(`error: ${error.message}`);
+    for (const line of error.details) io.err(`  ${line}`);
+    return EXIT.badInput;
+  }
+  if (error instanceof DpoSweepError) {
+    io.err(`error: ${error.message}`);
+    if (error.code === 'locked') return EXIT.locked;
+    if (error.code === 'bad-input') return EXIT.badInput;
+    return EXIT.failed;
+  }
+  io.err(`internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  io.err('This is a bug in dpo-sweep; please report it with the command you ran.');
+  return EXIT.failed;
+}

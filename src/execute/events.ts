@@ -1,0 +1,48 @@
+/**
+ * What an execution reports, as data. The executor emits these; progress renderers only draw them.
+ */
+import type { ErrorClass, RunStatus } from './run-dir.js';
+
+/** An event a run's worker emitted (phase, step, checkpoint, …), as it arrived from Python. */
+export interface WorkerEvent {
+  kind: string;
+  [key: string]: unknown;
+}
+
+export type SweepEvent =
+  | { kind: 'sweep-start'; sweep: string; out: string; runs: Array<{ id: string; name: string; state: string }> }
+  | { kind: 'run-skipped'; id: string; name: string; reason: string }
+  | { kind: 'run-start'; id: string; name: string; attempt: number; slot: number }
+  | { kind: 'run-event'; id: string; name: string; event: WorkerEvent }
+  | { kind: 'run-end'; id: string; name: string; status: RunStatus }
+  | { kind: 'setup'; message: string }
+  | { kind: 'sweep-end'; statuses: RunStatus[]; durationMs: number };
+
+export type SweepListener = (event: SweepEvent) => void;
+
+/** Messages from the CLI to a runner process. */
+export type ToRunner =
+  | { type: 'run'; job: RunJob }
+  | { type: 'stop' } // checkpoint and stop the current run
+  | { type: 'exit' };
+
+/** Messages from a runner process to the CLI. */
+export type FromRunner =
+  | { type: 'ready'; pid: number; pythonPid: number | null }
+  | { type: 'event'; runId: string; event: WorkerEvent }
+  | { type: 'done'; runId: string; status: RunStatus }
+  | { type: 'fatal'; message: string };
+
+export interface RunJob {
+  runId: string;
+  runDir: string;
+  cacheDir: string;
+  attempt: number;
+  resume: boolean;
+  /** Wall-clock limit for the training call (ms). */
+  timeoutMs?: number;
+}
+
+export function isFailure(errorClass: ErrorClass | null): boolean {
+  return errorClass !== null && errorClass !== 'cancelled';
+}

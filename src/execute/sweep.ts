@@ -1,0 +1,104 @@
+/**
+ * A whole sweep: plan → runs → sweep directory → execution. The library entry point
+ * (`runSweep`), used by the CLI and by scripts.
+ */
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { loadPlan, type LoadedPlan } from '../plan/load.js';
+import { expandPlan } from '../sweep/expand.js';
+import type { RunSpec } from '../sweep/run-spec.js';
+import type { SweepListener } from './events.js';
+import { executeRuns } from './executor.js';
+import { acquireLock } from './lock.js';
+import { readJson, writeJsonAtomic, type RunStatus } from './run-dir.js';
+
+export interface SweepOptions {
+  /** Sweep directory (default `runs/<plan name>/` under the working directory). */
+  out?: string;
+  cacheDir?: string;
+  python: string;
+  /** Concurrent runs (runner processes). */
+  maxParallel?: number;
+  sets?: string[];
+  listener?: SweepListener;
+  stopSignal?: AbortSignal;
+  killSignal?: AbortSignal;
+  timeoutMs?: number;
+  env?: Record<string, string>;
+  stopGraceMs?: number;
+}
+
+export interface SweepResult {
+  out: string;
+  specs: RunSpec[];
+  statuses: RunStatus[];
+  failed: RunStatus[];
+}
+
+export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  return resolve(env.DPO_SWEEP_CACHE ?? join(homedir(), '.cache', 'dpo-sweep'));
+}
+
+export function defaultOut(planName: string): string {
+  return resolve('runs', planName);
+}
+
+/** Load, expand and run a plan file. */
+export async function runSweep(planFile: string, options: SweepOptions): Promise<SweepResult> {
+  const loaded = await loadPlan(planFile, { sets: options.sets ?? [] });
+  const specs = expandPlan(loaded.plan);
+  return runSpecs(loaded, specs, options);
+}
+
+export async function runSpecs(loaded: LoadedPlan, specs: RunSpec[], options: SweepOptions): Promise<SweepResult> {
+  const out = resolve(options.out ?? defaultOut(loaded.plan.name));
+  mkdirSync(out, { recursive: true });
+  const lock = acquireLock(out);
+  try {
+    const planText = readFileSync(loaded.file, 'utf8');
+    const previous = readJson<{ created?: string }>(join(out, 'sweep.json'));
+    writeJsonAtomic(join(out, 'sweep.json'), {
+      name: loaded.plan.name,
+      plan_file: loaded.file,
+      plan_hash: createHash('sha256').update(planText).digest('hex'),
+      sets: options.sets ?? [],
+      plan: loaded.plan,
+      runs: specs.map((s) => ({ id: s.id, name: s.name, varied: s.varied })),
+      versions: { node: process.version, dpo_sweep: packageVersion() },
+      created: previous?.created ?? new Date().toISOString(),
+      updated: new Date().toISOString(),
+    });
+    options.listener?.({
+      kind: 'sweep-start',
+      sweep: loaded.plan.name,
+      out,
+      runs: specs.map((s) => ({ id: s.id, name: s.name, state: 'queued' })),
+    });
+    const statuses = await executeRuns(specs, {
+      out,
+      cacheDir: options.cacheDir ?? defaultCacheDir(),
+      python: options.python,
+      slots: options.maxParallel ?? 1,
+      ...(options.listener ? { listener: options.listener } : {}),
+      ...(options.stopSignal ? { stopSignal: options.stopSignal } : {}),
+      ...(options.killSignal ? { killSignal: options.killSignal } : {}),
+      ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
+      ...(options.env ? { env: options.env } : {}),
+      ...(options.stopGraceMs ? { stopGraceMs: options.stopGraceMs } : {}),
+    });
+    return { out, specs, statuses, failed: statuses.filter((s) => s.state === 'failed') };
+  } finally {
+    lock.release();
+  }
+}
+
+let version: string | undefined;
+export function packageVersion(): string {
+  if (!version) {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    version = pkg.version;
+  }
+  return version;
+}

@@ -101,6 +101,42 @@ export const ResourcesSchema = z
   })
   .describe('execution resources (not part of the run id)');
 
+/** β-DPO (Wu et al. 2024; seed-spec §1.3). β₀ is the run's `beta`. */
+export const BetaDpoSchema = z
+  .strictObject({
+    alpha: z.number().nonnegative().default(0.6).describe('β_used = β₀·(1 + α·(mean kept gap − M0))'),
+    momentum: z.number().min(0).lt(1).default(0.9).describe('EMA momentum of M0 and σ (higher = slower)'),
+    keep_ratio: z.number().gt(0).max(1).default(0.8).describe('fraction of each batch kept (seed `rho`); k = max(1, floor(B·keep_ratio))'),
+    min_beta: z.number().positive().default(1e-3).describe('lower bound of β_used'),
+    eps: z.number().positive().default(1e-6).describe('floor of σ'),
+  })
+  .describe('β-DPO: Gaussian data filter around the running gap mean and an adaptive β (algorithm beta-dpo)');
+
+/** Risk-controlled dynamic β (seed-spec §1.2). β₀ is the run's `beta`. */
+export const DynamicBetaSchema = z
+  .strictObject({
+    delta: z.number().gt(0).lt(1).default(0.1).describe('target exceedance probability δ; τ is the (1−δ) quantile'),
+    ema_lambda: z.number().min(0).max(1).default(0.1).describe('weight λ of the new batch quantile in the τ EMA'),
+    warmup: z.number().int().positive().default(120).describe('controller updates that only collect margins for τ₀'),
+    alpha: z.number().nonnegative().default(0.005).describe('step size of log β per update'),
+    gamma: z.number().nonnegative().default(2.0).describe('s = tanh(γ·u)'),
+    beta_min: z.number().nonnegative().default(0.0).describe('lower clip of β'),
+    beta_max: z.number().positive().default(2.0).describe('upper clip of β'),
+  })
+  .describe('risk-based dynamic β (algorithm dynamic-beta-dpo)');
+
+export const PeftSchema = z
+  .strictObject({
+    r: positiveInt.default(16).describe('LoRA rank'),
+    alpha: z.number().positive().default(32).describe('LoRA alpha'),
+    dropout: z.number().min(0).lt(1).default(0.05).describe('LoRA dropout'),
+    target_modules: z
+      .union([z.array(z.string().min(1)).min(1), z.literal('all-linear')])
+      .default('all-linear')
+      .describe('modules to adapt'),
+  })
+  .describe('LoRA through peft (the reference is the base model with the adapter disabled)');
+
 export const RunSettingsSchema = z.strictObject({
   /** `builtin:tiny-llama`, a local directory, a hub id, or `stage:sft`. */
   model: z.string().min(1).default('builtin:tiny-llama').describe('builtin:tiny-llama | local dir | hub id | stage:sft'),
@@ -114,7 +150,33 @@ export const RunSettingsSchema = z.strictObject({
   loss_type: z.array(z.enum(TRL_LOSS_TYPES)).min(1).default(['sigmoid']).describe('TRL loss types (plain dpo)'),
   loss_weights: z.array(z.number()).min(1).optional().describe('one weight per loss_type'),
   label_smoothing: z.number().min(0).lt(0.5).default(0).describe('TRL label smoothing (robust / exo_pair)'),
+  beta_dpo: BetaDpoSchema.default(BetaDpoSchema.parse({})),
+  dynamic_beta: DynamicBetaSchema.default(DynamicBetaSchema.parse({})),
+  /** When the adaptive controllers update: once per optimizer step on all its micro-batches and ranks, or per micro-batch (the seed). */
+  update_on: z
+    .enum(['optimizer_step', 'micro_batch'])
+    .default('optimizer_step')
+    .describe('controller cadence: optimizer_step (margins of all micro-batches and ranks) | micro_batch (the seed)'),
   training: TrainingSchema.default(TrainingSchema.parse({})),
+  peft: PeftSchema.optional(),
+  /** Margins kept in each margin-log record's `sample` (seed `jsonl_sample_size`; ≤ 0 keeps all). */
+  margin_log: z
+    .strictObject({ sample_size: z.number().int().default(64).describe('margins kept per record (<= 0: all)') })
+    .default({ sample_size: 64 })
+    .describe('margin logs under runs/<id>/margins/'),
+  debug: z
+    .strictObject({ samples: nonNegativeInt.default(0).describe('tokenised training rows written to debug_samples.jsonl') })
+    .default({ samples: 0 })
+    .describe('tokenisation debugging (not part of the run id)'),
+  /** Experiment trackers, passed to TRL; the package must be installed. */
+  report_to: z.array(z.enum(['wandb', 'tensorboard'])).default([]).describe('trackers passed to TRL (package must be installed)'),
+  hub: z
+    .strictObject({
+      push: z.boolean().default(false).describe('push the final model to the Hugging Face Hub (token from HF_TOKEN only)'),
+      model_id: z.string().min(1).optional().describe('target repository'),
+    })
+    .default({ push: false })
+    .describe('Hub upload after training (not part of the run id)'),
   resources: ResourcesSchema.default({ gpus_per_run: 1, processes_per_run: 1 }),
 });
 
@@ -122,7 +184,7 @@ export type RunSettings = z.infer<typeof RunSettingsSchema>;
 export type RunSettingsInput = z.input<typeof RunSettingsSchema>;
 
 /** Top-level keys of run settings that never change what a run computes (excluded from its id). */
-export const EXECUTION_KEYS = ['resources'] as const;
+export const EXECUTION_KEYS = ['resources', 'debug', 'report_to', 'hub'] as const;
 /** `training.*` keys that never change what a run computes (excluded from its id). */
 export const EXECUTION_TRAINING_KEYS = ['save_steps', 'save_total_limit', 'logging_steps'] as const;
 

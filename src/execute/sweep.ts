@@ -49,22 +49,32 @@ export function defaultOut(planName: string): string {
 export async function runSweep(planFile: string, options: SweepOptions): Promise<SweepResult> {
   const loaded = await loadPlan(planFile, { sets: options.sets ?? [] });
   const specs = expandPlan(loaded.plan);
-  return runSpecs(loaded, specs, options);
+  return runSpecs({ name: loaded.plan.name, file: loaded.file, plan: loaded.plan }, specs, options);
 }
 
-export async function runSpecs(loaded: LoadedPlan, specs: RunSpec[], options: SweepOptions): Promise<SweepResult> {
-  const out = resolve(options.out ?? defaultOut(loaded.plan.name));
+/** Where a set of runs came from: a plan, or a seed-style config (`dpo-sweep train --config`). */
+export interface SweepSource {
+  name: string;
+  /** The file the runs were made from (hashed into sweep.json). */
+  file: string;
+  /** The resolved plan or config, recorded in sweep.json. */
+  plan: unknown;
+}
+
+export async function runSpecs(source: SweepSource | LoadedPlan, specs: RunSpec[], options: SweepOptions): Promise<SweepResult> {
+  const src: SweepSource = 'plan' in source && 'warnings' in source ? { name: source.plan.name, file: source.file, plan: source.plan } : (source as SweepSource);
+  const out = resolve(options.out ?? defaultOut(src.name));
   mkdirSync(out, { recursive: true });
   const lock = acquireLock(out);
   try {
-    const planText = readFileSync(loaded.file, 'utf8');
+    const planText = readFileSync(src.file, 'utf8');
     const previous = readJson<{ created?: string }>(join(out, 'sweep.json'));
     writeJsonAtomic(join(out, 'sweep.json'), {
-      name: loaded.plan.name,
-      plan_file: loaded.file,
+      name: src.name,
+      plan_file: src.file,
       plan_hash: createHash('sha256').update(planText).digest('hex'),
       sets: options.sets ?? [],
-      plan: loaded.plan,
+      plan: src.plan,
       runs: specs.map((s) => ({ id: s.id, name: s.name, varied: s.varied })),
       versions: { node: process.version, dpo_sweep: packageVersion() },
       created: previous?.created ?? new Date().toISOString(),
@@ -72,7 +82,7 @@ export async function runSpecs(loaded: LoadedPlan, specs: RunSpec[], options: Sw
     });
     options.listener?.({
       kind: 'sweep-start',
-      sweep: loaded.plan.name,
+      sweep: src.name,
       out,
       runs: specs.map((s) => ({ id: s.id, name: s.name, state: 'queued' })),
     });

@@ -34,6 +34,8 @@ export interface RunStatus {
   error: string | null;
   log: string;
   runner_pid: number | null;
+  /** The Python worker process of the current attempt. */
+  worker_pid: number | null;
   started_at: string | null;
   finished_at: string | null;
   updated_at: string;
@@ -112,6 +114,7 @@ export function initialStatus(spec: RunSpec, runDir: string): RunStatus {
     error: null,
     log: runPaths(runDir).log,
     runner_pid: null,
+    worker_pid: null,
     started_at: null,
     finished_at: null,
     updated_at: new Date().toISOString(),

@@ -89,8 +89,13 @@ export async function runOne(
     appendEvent(paths.events, { t: new Date().toISOString(), ...event });
     options.onEvent?.(event);
   };
+  try {
+    status.worker_pid = await bridge.pid();
+  } catch {
+    status.worker_pid = null; // the call below reports why the worker cannot start
+  }
   save(true);
-  record({ kind: 'run-start', attempt: job.attempt, runner_pid: process.pid });
+  record({ kind: 'run-start', attempt: job.attempt, runner_pid: process.pid, worker_pid: status.worker_pid });
 
   const onWorkerEvent = (raw: unknown) => {
     const event = raw as WorkerEvent;

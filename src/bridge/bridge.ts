@@ -3,7 +3,7 @@
  *
  * pythonia runs one Python process per Node process, spawns it when the module loads, has a hidden
  * 100 s timeout, hangs forever when Python dies, crashes Node on a NaN and lets Python write to the
- * terminal (measured: ../../docs/bridge.md). This module makes it safe:
+ * terminal (measured: docs/bridge.md). This module makes it safe:
  *
  * - pythonia is imported lazily, after PYTHON_BIN / REQ_TIMEOUT=0 / PYTHONPATH are set;
  * - every call goes through the Python call host (`dpo_sweep_worker.host.invoke`), which returns
@@ -372,13 +372,4 @@ async function raceTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined>
   } finally {
     if (timer) clearTimeout(timer);
   }
-}
-
-/** Metrics that crossed the bridge as "NaN" / "Infinity" strings, back to numbers. */
-export function asNumber(value: unknown): number | undefined {
-  if (typeof value === 'number') return value;
-  if (value === 'NaN') return Number.NaN;
-  if (value === 'Infinity') return Number.POSITIVE_INFINITY;
-  if (value === '-Infinity') return Number.NEGATIVE_INFINITY;
-  return undefined;
 }

@@ -3,7 +3,8 @@
  * `events.jsonl` (append-only), `worker.log` (Python's output). Used by the runner process, in a
  * sweep and standalone (a Slurm task), so it never assumes a parent process.
  */
-import { asNumber, type PythonBridge } from '../bridge/bridge.js';
+import type { PythonBridge } from '../bridge/bridge.js';
+import { asNumber } from '../bridge/json.js';
 import {
   BridgeStartError,
   CallAbortedError,
@@ -26,6 +27,10 @@ import {
 } from './run-dir.js';
 
 export const FACADE = 'dpo_sweep_worker.facade';
+/** The module whose `train(request)` runs a run; tests point it at a fast fake worker. */
+export function workerTarget(): string {
+  return process.env.DPO_SWEEP_WORKER_TARGET || FACADE;
+}
 const STATUS_EVERY_MS = 1000;
 
 interface TrainOutcome {
@@ -115,7 +120,7 @@ export async function runOne(
 
   try {
     const outcome = await bridge.call<TrainOutcome>(
-      FACADE,
+      workerTarget(),
       'train',
       { spec, run_dir: job.runDir, cache_dir: job.cacheDir, resume: job.resume, attempt: job.attempt },
       {

@@ -10,7 +10,7 @@
 import { PythonBridge } from '../bridge/bridge.js';
 import { workerRoot } from '../setup/python-env.js';
 import type { FromRunner, RunJob, ToRunner } from './events.js';
-import { FACADE, runOne } from './run-one.js';
+import { FACADE, runOne, workerTarget } from './run-one.js';
 
 const python = process.env.DPO_SWEEP_RUNNER_PYTHON;
 const grace = Number(process.env.DPO_SWEEP_STOP_GRACE_MS ?? 60_000);
@@ -69,7 +69,7 @@ async function main(): Promise<number> {
   try {
     pythonPid = await bridge.pid();
     // Import torch/transformers/TRL now, while the CLI is still planning: the first run starts warm.
-    void bridge.call(FACADE, 'warmup', {}).catch(() => undefined);
+    if (workerTarget() === FACADE) void bridge.call(FACADE, 'warmup', {}).catch(() => undefined);
   } catch (error) {
     send({ type: 'fatal', message: error instanceof Error ? error.message : String(error) });
     await shutdown(1);

@@ -2,7 +2,7 @@
  * Sweep events → a view of every run (pure). The renderers (listr2 on a TTY, plain lines
  * elsewhere) only format this view.
  */
-import { asNumber } from '../bridge/bridge.js';
+import { asNumber } from '../bridge/json.js';
 import type { SweepEvent } from '../execute/events.js';
 import type { RunStatus } from '../execute/run-dir.js';
 

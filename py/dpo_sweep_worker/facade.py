@@ -57,7 +57,12 @@ def describe(request: dict | None = None) -> dict:
 
 
 def train(request: dict) -> dict:
-    """Train one run (`request`: {spec, run_dir, cache_dir, resume}) and return its outcome."""
+    """Train one run and return its outcome.
+
+    `request`: {spec, run_dir, cache_dir, resume, attempt, overrides}. `spec.settings` already has the
+    executor's `overrides` applied (a `stage:sft` model resolved to its directory, an out-of-memory
+    retry's smaller micro-batch); spec.json on disk keeps the run as planned.
+    """
     algorithm = request["spec"]["settings"]["algorithm"]
     if algorithm == "sft":
         from .recipes import sft

@@ -12,7 +12,8 @@ export interface WorkerEvent {
 export type SweepEvent =
   | { kind: 'sweep-start'; sweep: string; out: string; runs: Array<{ id: string; name: string; state: string }> }
   | { kind: 'run-skipped'; id: string; name: string; reason: string }
-  | { kind: 'run-start'; id: string; name: string; attempt: number; slot: number }
+  | { kind: 'run-start'; id: string; name: string; attempt: number; slot: string }
+  | { kind: 'run-retry'; id: string; name: string; attempt: number; delayMs: number; reason: string; note?: string }
   | { kind: 'run-event'; id: string; name: string; event: WorkerEvent }
   | { kind: 'run-end'; id: string; name: string; status: RunStatus }
   | { kind: 'setup'; message: string }
@@ -41,6 +42,8 @@ export interface RunJob {
   resume: boolean;
   /** Wall-clock limit for the training call (ms). */
   timeoutMs?: number;
+  /** Settings the worker applies on top of spec.json (stage model paths, an OOM retry's micro-batch). */
+  overrides?: Record<string, unknown>;
 }
 
 export function isFailure(errorClass: ErrorClass | null): boolean {

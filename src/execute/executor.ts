@@ -1,14 +1,17 @@
 /**
- * Runs a list of resolved runs on device slots: one runner process per slot (each hosting one
- * warm Python worker), finished runs skipped, a crashed runner failing only its run.
+ * Runs resolved runs on device slots: runner processes (each hosting one warm Python worker),
+ * finished runs skipped, failures retried by class, a crashed runner failing only its run.
  * Knows nothing about listr2: it emits `SweepEvent`s.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { decideRetry, RetryPolicySchema, type RetryPolicy } from '../schedule/retry.js';
+import { pickNext, type Pending } from '../schedule/scheduler.js';
 import type { RunSpec } from '../sweep/run-spec.js';
 import type { FromRunner, RunJob, SweepListener, ToRunner, WorkerEvent } from './events.js';
+import { readRunLock, waitForRunLock } from './run-lock.js';
 import {
   appendEvent,
   ensureRunDir,
@@ -26,19 +29,21 @@ export interface ExecuteOptions {
   cacheDir: string;
   /** The worker's Python interpreter. */
   python: string;
-  /** Concurrent runner processes (device slots). */
-  slots: number;
+  /** Device slots: GPU indices ('0', '1', …) or CPU slots ('cpu0', …). One runner process each. */
+  slots: string[];
   listener?: SweepListener;
   /** Aborting it asks every running run to checkpoint and stop; queued runs stay queued. */
   stopSignal?: AbortSignal;
   /** Aborting it kills the runners (and their Python workers) at once. */
   killSignal?: AbortSignal;
-  /** Wall-clock limit per run attempt (ms). */
-  timeoutMs?: number;
+  /** Failure handling (default: retry killed / oom / timeout / runner-crash twice, with back-off). */
+  retry?: Partial<RetryPolicy>;
   /** Extra environment for the runners (tests use it to slow or break workers). */
   env?: Record<string, string>;
   /** Grace period for a stop request before the worker is killed (ms). */
   stopGraceMs?: number;
+  /** Settings the worker applies on top of a run's spec (e.g. `stage:sft` → the stage's model dir). */
+  overridesFor?: (spec: RunSpec) => Record<string, unknown> | undefined;
 }
 
 interface RunnerEntry {
@@ -57,23 +62,33 @@ export function runDirOf(out: string, id: string): string {
   return join(out, 'runs', id);
 }
 
-class Slot {
+const isGpuSlot = (slot: string) => /^\d+$/.test(slot);
+
+/** One runner process bound to a set of device slots. */
+class Runner {
   child: ChildProcess | undefined;
   private exitWaiters: Array<(info: { code: number | null; signal: NodeJS.Signals | null }) => void> = [];
+  readonly key: string;
   readonly logPath: string;
 
   constructor(
-    readonly index: number,
+    readonly slots: string[],
     private readonly opts: ExecuteOptions,
   ) {
-    this.logPath = join(opts.out, 'logs', `runner-${index}.log`);
+    this.key = slots.join(',');
+    this.logPath = join(opts.out, 'logs', `runner-${slots.join('+')}.log`);
+  }
+
+  get alive(): boolean {
+    return Boolean(this.child && this.child.exitCode === null && this.child.signalCode === null);
   }
 
   start(): ChildProcess {
-    if (this.child && this.child.exitCode === null && this.child.signalCode === null) return this.child;
+    if (this.alive) return this.child!;
     mkdirSync(join(this.opts.out, 'logs'), { recursive: true });
     const fd = openSync(this.logPath, 'a');
     const entry = runnerEntry();
+    const devices = this.slots.every(isGpuSlot) ? { CUDA_VISIBLE_DEVICES: this.slots.join(',') } : {};
     const child = fork(entry.path, [], {
       execArgv: entry.execArgv,
       stdio: ['ignore', fd, fd, 'ipc'],
@@ -82,9 +97,10 @@ class Slot {
       env: {
         ...process.env,
         ...this.opts.env,
+        ...devices,
         DPO_SWEEP_RUNNER_PYTHON: this.opts.python,
         DPO_SWEEP_STOP_GRACE_MS: String(this.opts.stopGraceMs ?? 60_000),
-        DPO_SWEEP_SLOT: String(this.index),
+        DPO_SWEEP_SLOTS: this.key,
       },
     });
     closeSync(fd);
@@ -99,9 +115,7 @@ class Slot {
 
   onExit(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
     const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) {
-      return Promise.resolve({ code: child?.exitCode ?? null, signal: child?.signalCode ?? null });
-    }
+    if (!child || !this.alive) return Promise.resolve({ code: child?.exitCode ?? null, signal: child?.signalCode ?? null });
     return new Promise((resolve) => this.exitWaiters.push(resolve));
   }
 
@@ -111,8 +125,7 @@ class Slot {
 
   /** Ask the runner to exit; kill its whole process group if it does not within `ms`. */
   async close(ms = 5000): Promise<void> {
-    const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    if (!this.alive) return;
     this.send({ type: 'exit' });
     const done = await Promise.race([this.onExit().then(() => true), sleep(ms).then(() => false)]);
     if (!done) this.kill();
@@ -120,29 +133,35 @@ class Slot {
   }
 
   kill(): void {
-    const pid = this.child?.pid;
-    if (!pid) return;
+    killGroup(this.child?.pid);
+  }
+}
+
+function killGroup(pid: number | undefined): void {
+  if (!pid) return;
+  try {
+    process.kill(-pid, 'SIGKILL'); // the runner and its Python
+  } catch {
     try {
-      process.kill(-pid, 'SIGKILL'); // the runner and its Python
+      process.kill(pid, 'SIGKILL');
     } catch {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
+      // already gone
     }
   }
 }
 
 /**
- * Execute `specs` (already written under `out/runs/<id>/spec.json` or written here). Returns the
- * final status of every run, skipped ones included.
+ * Execute `specs` (spec.json written here if missing). Returns the final status of every run,
+ * skipped ones included, in the order of `specs`.
  */
 export async function executeRuns(specs: RunSpec[], opts: ExecuteOptions): Promise<RunStatus[]> {
   const emit: SweepListener = opts.listener ?? (() => undefined);
+  const policy = RetryPolicySchema.parse(opts.retry ?? {});
   const started = Date.now();
+  const byId = new Map(specs.map((s) => [s.id, s]));
   const statuses = new Map<string, RunStatus>();
-  const queue: RunSpec[] = [];
+  const pending: Pending[] = [];
+  const gpu = opts.slots.every(isGpuSlot);
   for (const spec of specs) {
     const dir = runDirOf(opts.out, spec.id);
     ensureRunDir(dir, spec);
@@ -155,58 +174,134 @@ export async function executeRuns(specs: RunSpec[], opts: ExecuteOptions): Promi
     if (!previous || previous.state !== 'queued') {
       writeJsonAtomic(runPaths(dir).status, { ...(previous ?? initialStatus(spec, dir)), state: 'queued' });
     }
-    queue.push(spec);
+    pending.push({ id: spec.id, need: gpu ? spec.settings.resources.gpus_per_run : 1 });
   }
 
+  const runners = new Map<string, Runner>();
+  const free = new Set(opts.slots);
+  const running = new Map<string, { runner: Runner; done: Promise<void> }>();
+  const shapes = new Map<string, { batch_size: number; grad_accum: number }>();
   let stopping = opts.stopSignal?.aborted ?? false;
-  const slots = Array.from({ length: Math.max(1, Math.min(opts.slots, queue.length)) }, (_, i) => new Slot(i, opts));
+  let wake: () => void = () => undefined;
+
   const onStop = () => {
     stopping = true;
-    for (const slot of slots) slot.send({ type: 'stop' });
+    for (const r of runners.values()) r.send({ type: 'stop' });
+    wake();
   };
   const onKill = () => {
     stopping = true;
-    for (const slot of slots) slot.kill();
+    for (const r of runners.values()) r.kill();
+    wake();
   };
   opts.stopSignal?.addEventListener('abort', onStop, { once: true });
   opts.killSignal?.addEventListener('abort', onKill, { once: true });
 
-  const worker = async (slot: Slot) => {
-    for (;;) {
-      if (stopping) return;
-      const spec = queue.shift();
-      if (!spec) return;
-      const status = await runOnSlot(slot, spec, opts, emit);
-      statuses.set(spec.id, status);
+  const runnerFor = async (slots: string[]): Promise<Runner> => {
+    const key = slots.join(',');
+    // A runner on overlapping devices holds their memory: close it first.
+    for (const [k, r] of runners) {
+      if (k !== key && r.slots.some((s) => slots.includes(s))) {
+        await r.close();
+        runners.delete(k);
+      }
+    }
+    let runner = runners.get(key);
+    if (!runner) {
+      runner = new Runner(slots, opts);
+      runners.set(key, runner);
+    }
+    return runner;
+  };
+
+  const launch = async (spec: RunSpec, slots: string[]) => {
+    const runner = await runnerFor(slots);
+    const dir = runDirOf(opts.out, spec.id);
+    await waitForRunLock(dir, (opts.stopGraceMs ?? 60_000) + 10_000, killGroup);
+    const status = await runOnRunner(runner, spec, opts, emit, shapes.get(spec.id));
+    statuses.set(spec.id, status);
+    for (const s of slots) free.add(s);
+    if (status.state === 'failed' && !stopping) {
+      const shape = shapes.get(spec.id) ?? { batch_size: spec.settings.training.batch_size, grad_accum: spec.settings.training.grad_accum };
+      const decision = decideRetry(status.error_class, status.attempt, policy, shape);
+      if (decision.retry) {
+        if (decision.training) shapes.set(spec.id, decision.training);
+        const retryAt = Date.now() + decision.delayMs;
+        pending.push({ id: spec.id, need: gpu ? spec.settings.resources.gpus_per_run : 1, notBefore: retryAt });
+        const queued: RunStatus = { ...status, state: 'queued', updated_at: new Date().toISOString() };
+        writeJsonAtomic(runPaths(dir).status, queued);
+        appendEvent(runPaths(dir).events, {
+          t: new Date().toISOString(),
+          kind: 'retry',
+          after: status.error_class,
+          delay_ms: decision.delayMs,
+          ...(decision.note ? { note: decision.note } : {}),
+        });
+        emit({ kind: 'run-retry', id: spec.id, name: spec.name, attempt: status.attempt + 1, delayMs: decision.delayMs, reason: status.error_class ?? 'failure', ...(decision.note ? { note: decision.note } : {}) });
+      }
     }
   };
+
   try {
-    await Promise.all(slots.map(worker));
+    for (;;) {
+      if (!stopping) {
+        const pick = pickNext(pending, [...free], Date.now(), opts.slots.length);
+        if (pick) {
+          pending.splice(
+            pending.findIndex((p) => p.id === pick.id),
+            1,
+          );
+          for (const s of pick.slots) free.delete(s);
+          const spec = byId.get(pick.id)!;
+          const done = launch(spec, pick.slots).finally(() => {
+            running.delete(spec.id);
+            wake();
+          });
+          running.set(spec.id, { runner: runners.get(pick.slots.join(','))!, done });
+          continue;
+        }
+      }
+      if (running.size === 0 && (stopping || pending.length === 0)) break;
+      // Wait for a run to finish, a back-off to expire, or a stop.
+      const nextRetry = Math.min(...pending.map((p) => p.notBefore ?? Number.POSITIVE_INFINITY));
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        if (Number.isFinite(nextRetry)) setTimeout(resolve, Math.max(0, nextRetry - Date.now()) + 5);
+      });
+    }
   } finally {
     opts.stopSignal?.removeEventListener('abort', onStop);
     opts.killSignal?.removeEventListener('abort', onKill);
-    await Promise.all(slots.map((s) => s.close()));
+    await Promise.allSettled([...running.values()].map((r) => r.done));
+    await Promise.all([...runners.values()].map((r) => r.close()));
   }
-  for (const spec of queue) statuses.set(spec.id, readStatus(runDirOf(opts.out, spec.id))!);
   const ordered = specs.map((s) => statuses.get(s.id) ?? readStatus(runDirOf(opts.out, s.id))!);
   emit({ kind: 'sweep-end', statuses: ordered, durationMs: Date.now() - started });
   return ordered;
 }
 
-async function runOnSlot(slot: Slot, spec: RunSpec, opts: ExecuteOptions, emit: SweepListener): Promise<RunStatus> {
+async function runOnRunner(
+  runner: Runner,
+  spec: RunSpec,
+  opts: ExecuteOptions,
+  emit: SweepListener,
+  shape: { batch_size: number; grad_accum: number } | undefined,
+): Promise<RunStatus> {
   const dir = runDirOf(opts.out, spec.id);
   const previous = readStatus(dir);
   const attempt = (previous?.attempt ?? 0) + 1;
+  const overrides = mergeOverrides(opts.overridesFor?.(spec), shape ? { training: shape } : undefined);
   const job: RunJob = {
     runId: spec.id,
     runDir: dir,
     cacheDir: opts.cacheDir,
     attempt,
     resume: true,
-    ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
+    ...(overrides ? { overrides } : {}),
+    ...(opts.retry?.timeout_s ? { timeoutMs: opts.retry.timeout_s * 1000 } : {}),
   };
-  const child = slot.start();
-  emit({ kind: 'run-start', id: spec.id, name: spec.name, attempt, slot: slot.index });
+  const child = runner.start();
+  emit({ kind: 'run-start', id: spec.id, name: spec.name, attempt, slot: runner.key });
 
   return new Promise<RunStatus>((resolve) => {
     let settled = false;
@@ -228,25 +323,37 @@ async function runOnSlot(slot: Slot, spec: RunSpec, opts: ExecuteOptions, emit: 
       }
     };
     child.on('message', onMessage);
-    void slot.onExit().then(({ code, signal }) => {
+    void runner.onExit().then(({ code, signal }) => {
       if (settled) return;
       // The runner died mid-run: it could not record why, so we do (its own log has the details).
       const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+      const now = new Date().toISOString();
       const status: RunStatus = {
         ...(readStatus(dir) ?? initialStatus(spec, dir)),
         state: 'failed',
         attempt,
         error_class: 'runner-crash',
-        error: `the runner process ${how}${tailOf(slot.logPath)}`,
-        finished_at: new Date().toISOString(),
-        updated_at: new Date().toISOString(),
+        error: `the runner process ${how}${tailOf(runner.logPath)}`,
+        finished_at: now,
+        updated_at: now,
       };
       writeJsonAtomic(runPaths(dir).status, status);
-      appendEvent(runPaths(dir).events, { t: status.finished_at, kind: 'run-end', state: 'failed', error_class: 'runner-crash', error: status.error });
+      appendEvent(runPaths(dir).events, { t: now, kind: 'run-end', state: 'failed', error_class: 'runner-crash', error: status.error });
       finish(status);
     });
-    slot.send({ type: 'run', job });
+    runner.send({ type: 'run', job });
   });
+}
+
+function mergeOverrides(a?: Record<string, unknown>, b?: Record<string, unknown>): Record<string, unknown> | undefined {
+  if (!a) return b;
+  if (!b) return a;
+  const out: Record<string, unknown> = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const prev = out[k];
+    out[k] = prev && typeof prev === 'object' && v && typeof v === 'object' ? { ...(prev as object), ...(v as object) } : v;
+  }
+  return out;
 }
 
 function tailOf(path: string): string {
@@ -258,3 +365,5 @@ function tailOf(path: string): string {
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+export { readRunLock };

@@ -14,6 +14,7 @@ import {
 } from '../bridge/errors.js';
 import type { RunSpec } from '../sweep/run-spec.js';
 import type { RunJob, WorkerEvent } from './events.js';
+import { acquireRunLock } from './run-lock.js';
 import {
   appendEvent,
   ensureRunDir,
@@ -69,6 +70,21 @@ export async function runOne(
   const spec = readJson<RunSpec>(paths.spec);
   if (!spec) throw new Error(`no readable spec.json in ${job.runDir}`);
   ensureRunDir(job.runDir, spec);
+  const releaseLock = acquireRunLock(job.runDir);
+  try {
+    return await execute(job, spec, bridge, options);
+  } finally {
+    releaseLock();
+  }
+}
+
+async function execute(
+  job: RunJob,
+  spec: RunSpec,
+  bridge: PythonBridge,
+  options: { onEvent?: (event: WorkerEvent) => void; signal?: AbortSignal },
+): Promise<RunStatus> {
+  const paths = runPaths(job.runDir);
 
   const previous = readStatus(job.runDir);
   const status: RunStatus = {
@@ -122,7 +138,14 @@ export async function runOne(
     const outcome = await bridge.call<TrainOutcome>(
       workerTarget(),
       'train',
-      { spec, run_dir: job.runDir, cache_dir: job.cacheDir, resume: job.resume, attempt: job.attempt },
+      {
+        spec: job.overrides ? { ...spec, settings: deepMerge(spec.settings, job.overrides) } : spec,
+        run_dir: job.runDir,
+        cache_dir: job.cacheDir,
+        resume: job.resume,
+        attempt: job.attempt,
+        overrides: job.overrides ?? {},
+      },
       {
         logPath: paths.log,
         onEvent: onWorkerEvent,
@@ -155,4 +178,16 @@ export async function runOne(
   save(true);
   record({ kind: 'run-end', state: status.state, error_class: status.error_class, error: status.error, step: status.step });
   return status;
+}
+
+function deepMerge<T>(base: T, over: Record<string, unknown>): T {
+  const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
+  for (const [key, value] of Object.entries(over)) {
+    const prev = out[key];
+    out[key] =
+      value && typeof value === 'object' && !Array.isArray(value) && prev && typeof prev === 'object' && !Array.isArray(prev)
+        ? deepMerge(prev, value as Record<string, unknown>)
+        : value;
+  }
+  return out as T;
 }

@@ -10,6 +10,8 @@ import { loadPlan, type LoadedPlan } from '../plan/load.js';
 import { expandPlan } from '../sweep/expand.js';
 import type { RunSpec } from '../sweep/run-spec.js';
 import type { SweepListener } from './events.js';
+import type { RetryPolicy } from '../schedule/retry.js';
+import { slotNames } from '../schedule/scheduler.js';
 import { executeRuns } from './executor.js';
 import { acquireLock } from './lock.js';
 import { readJson, writeJsonAtomic, type RunStatus } from './run-dir.js';
@@ -19,8 +21,12 @@ export interface SweepOptions {
   out?: string;
   cacheDir?: string;
   python: string;
-  /** Concurrent runs (runner processes). */
+  /** Concurrent runs (runner processes); on GPUs at most one per device. */
   maxParallel?: number;
+  /** GPU indices to use, one slot each (default: none, i.e. CPU slots). */
+  devices?: string[];
+  /** Failure handling (the plan's `retries`). */
+  retry?: Partial<RetryPolicy>;
   sets?: string[];
   listener?: SweepListener;
   stopSignal?: AbortSignal;
@@ -49,7 +55,8 @@ export function defaultOut(planName: string): string {
 export async function runSweep(planFile: string, options: SweepOptions): Promise<SweepResult> {
   const loaded = await loadPlan(planFile, { sets: options.sets ?? [] });
   const specs = expandPlan(loaded.plan);
-  return runSpecs({ name: loaded.plan.name, file: loaded.file, plan: loaded.plan }, specs, options);
+  const retry = options.retry ?? loaded.plan.retries;
+  return runSpecs({ name: loaded.plan.name, file: loaded.file, plan: loaded.plan }, specs, { ...options, ...(retry ? { retry } : {}) });
 }
 
 /** Where a set of runs came from: a plan, or a seed-style config (`dpo-sweep train --config`). */
@@ -90,7 +97,8 @@ export async function runSpecs(source: SweepSource | LoadedPlan, specs: RunSpec[
       out,
       cacheDir: options.cacheDir ?? defaultCacheDir(),
       python: options.python,
-      slots: options.maxParallel ?? 1,
+      slots: slotNames(options.devices?.slice(0, options.maxParallel ?? options.devices.length), options.maxParallel ?? 1),
+      ...(options.retry ? { retry: options.retry } : {}),
       ...(options.listener ? { listener: options.listener } : {}),
       ...(options.stopSignal ? { stopSignal: options.stopSignal } : {}),
       ...(options.killSignal ? { killSignal: options.killSignal } : {}),

@@ -8,6 +8,7 @@
  * by `RunSettingsSchema` itself, after base ← variant ← sweep values are merged (sweep/expand.ts).
  */
 import { z } from 'zod';
+import { RetryPolicySchema } from '../schedule/retry.js';
 import { RunSettingsSchema, type RunSettings } from '../sweep/run-spec.js';
 import { overridesOf, shapeOf } from './introspect.js';
 
@@ -139,6 +140,7 @@ export const PlanSchema = z.strictObject({
   judge: JudgeSchema.optional(),
   report: ReportSchema.optional(),
   executor: ExecutorSchema.optional(),
+  retries: RetryPolicySchema.partial().optional().describe('failure handling: retries per failure class, back-off, per-attempt timeout (not part of run ids)'),
 });
 
 export type Plan = z.output<typeof PlanSchema>;

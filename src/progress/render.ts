@@ -29,6 +29,7 @@ export function lineRenderer(write: (line: string) => void, everyMs = 10_000): R
     const tag = `[${event.name}]`;
     if (event.kind === 'run-skipped') write(`${tag} skipped: ${event.reason}`);
     else if (event.kind === 'run-start') write(`${tag} started (attempt ${event.attempt}, slot ${event.slot})`);
+    else if (event.kind === 'run-retry') write(`${tag} ${view.phase}`);
     else if (event.kind === 'run-end') {
       const s = event.status;
       write(

@@ -81,6 +81,10 @@ export function reduce(view: RunView, event: SweepEvent): RunView {
     case 'run-end':
       applyStatus(view, event.status);
       break;
+    case 'run-retry':
+      view.state = 'queued';
+      view.phase = `retry ${event.attempt} in ${Math.round(event.delayMs / 1000)} s after ${event.reason}${event.note ? ` (${event.note})` : ''}`;
+      break;
     default:
       break;
   }

@@ -26,7 +26,7 @@ function run(out: string, behaviour: Record<string, unknown>, extra: Partial<Par
 describe('executor with runner processes', () => {
   it('a runner that crashes fails its run with the cause; the next run still runs', async () => {
     const out = mkdtempSync(join(tmpdir(), 'exec-crash-'));
-    const result = await run(out, { 'beta0.05': { fail: 'kill-runner', fail_at: 2 } });
+    const result = await run(out, { 'beta0.05': { fail: 'kill-runner', fail_at: 2 } }, { retry: { max: 0 } });
     const [crashed, ok] = result.statuses;
     expect(crashed).toMatchObject({ state: 'failed', error_class: 'runner-crash' });
     expect(crashed!.error).toContain('SIGKILL');
@@ -54,5 +54,68 @@ describe('executor with runner processes', () => {
     expect(second.statuses.map((s) => s.state)).toEqual(['succeeded', 'succeeded']);
     expect(readStatus(join(out, 'runs', second.specs[0]!.id))!.attempt).toBe(1); // not redone
     expect(readStatus(join(out, 'runs', second.specs[1]!.id))!.attempt).toBe(2);
+  });
+});
+
+function readLog(path: string): Array<{ name: string; event: string; t: number; step: number; attempt?: number; batch_size?: number; grad_accum?: number }> {
+  return readJsonl(path);
+}
+
+describe('retries, device slots', () => {
+  it('retries a killed worker with back-off and succeeds on the next attempt', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'exec-retry-'));
+    const result = await run(out, { 'beta0.05': { fail: 'kill-self', fail_at: 3, fail_attempts: [1] } }, {
+      retry: { backoff_s: 0.2 },
+    });
+    const [retried, ok] = result.statuses;
+    expect(retried).toMatchObject({ state: 'succeeded', attempt: 2 });
+    expect(ok).toMatchObject({ state: 'succeeded', attempt: 1 });
+    const events = readJsonl<{ kind: string; after?: string }>(runPaths(join(out, 'runs', retried!.id)).events);
+    expect(events.filter((e) => e.kind === 'retry')).toEqual([expect.objectContaining({ after: 'killed', delay_ms: 200 })]);
+    // The second attempt resumed from the checkpoint the first wrote at step 2.
+    expect(events.some((e) => e.kind === 'resume')).toBe(true);
+  });
+
+  it('does not retry a Python exception (it would fail the same way)', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'exec-noretry-'));
+    const result = await run(out, { 'beta0.05': { fail: 'raise' } }, { retry: { backoff_s: 0 } });
+    expect(result.statuses[0]).toMatchObject({ state: 'failed', attempt: 1, error_class: 'python-exception' });
+  });
+
+  it('an out-of-memory retry halves the micro-batch and doubles accumulation (global batch kept)', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'exec-oom-'));
+    const log = join(out, 'times.jsonl');
+    // The plan's micro-batch is 4 (× accumulation 1); only a micro-batch of 1 fits.
+    const result = await run(out, { '*': { oom_above: 1, log_times: log } }, { retry: { backoff_s: 0, max: 3 } });
+    expect(result.statuses.map((s) => [s.state, s.attempt])).toEqual([
+      ['succeeded', 3],
+      ['succeeded', 3],
+    ]);
+    const starts = readLog(log).filter((r) => r.event === 'start' && r.name.includes('beta0.05'));
+    expect(starts.map((r) => [r.batch_size, r.grad_accum])).toEqual([
+      [4, 1],
+      [2, 2],
+      [1, 4],
+    ]);
+    const events = readJsonl<{ kind: string; note?: string }>(runPaths(join(out, 'runs', result.specs[0]!.id)).events);
+    expect(events.find((e) => e.kind === 'retry')?.note).toContain('micro-batch 2 × accumulation 2');
+  });
+
+  it('two CPU slots run two runs at the same time', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'exec-slots-'));
+    const log = join(out, 'times.jsonl');
+    const t0 = Date.now();
+    const result = await run(out, { '*': { steps: 5, step_s: 0.3, log_times: log } }, { maxParallel: 2 });
+    expect(result.statuses.map((s) => s.state)).toEqual(['succeeded', 'succeeded']);
+    const records = readLog(log);
+    const span = (name: string) => {
+      const mine = records.filter((r) => r.name.includes(name));
+      return [mine.find((r) => r.event === 'start')!.t, mine.find((r) => r.event === 'end')!.t] as const;
+    };
+    const [a0, a1] = span('beta0.05');
+    const [b0, b1] = span('beta0.1');
+    expect(Math.max(a0, b0)).toBeLessThan(Math.min(a1, b1)); // the intervals overlap
+    expect(new Set(records.map((r) => r.pid)).size).toBe(2); // two workers
+    expect(Date.now() - t0).toBeLessThan(20_000);
   });
 });

@@ -190,7 +190,7 @@ describe('loadPlan: the hostile corpus', () => {
     expect(error.details.map((l) => l.replace(`${FIXTURES}/hostile.yaml:`, ''))).toMatchInlineSnapshot(`
       [
         "1:1  name: expected a name of letters, digits, ".", "_" or "-", received "beta scan"",
-        "2:1  bogus_top: unknown key — allowed here: name, extends, stages, base, sweep, eval, judge, report, executor",
+        "2:1  bogus_top: unknown key — allowed here: name, extends, stages, base, sweep, eval, judge, report, executor, retries",
         "5:34  base.dataset.fromat: unknown key — did you mean "format"?",
         "6:3  base.trainig: unknown key — did you mean "training"?",
         "8:5  base.training.batch_size: expected a positive integer, received "eight"",

@@ -157,7 +157,6 @@ function killGroup(pid: number | undefined): void {
 export async function executeRuns(specs: RunSpec[], opts: ExecuteOptions): Promise<RunStatus[]> {
   const emit: SweepListener = opts.listener ?? (() => undefined);
   const policy = RetryPolicySchema.parse(opts.retry ?? {});
-  const started = Date.now();
   const byId = new Map(specs.map((s) => [s.id, s]));
   const statuses = new Map<string, RunStatus>();
   const pending: Pending[] = [];
@@ -275,9 +274,7 @@ export async function executeRuns(specs: RunSpec[], opts: ExecuteOptions): Promi
     await Promise.allSettled([...running.values()].map((r) => r.done));
     await Promise.all([...runners.values()].map((r) => r.close()));
   }
-  const ordered = specs.map((s) => statuses.get(s.id) ?? readStatus(runDirOf(opts.out, s.id))!);
-  emit({ kind: 'sweep-end', statuses: ordered, durationMs: Date.now() - started });
-  return ordered;
+  return specs.map((s) => statuses.get(s.id) ?? readStatus(runDirOf(opts.out, s.id))!);
 }
 
 async function runOnRunner(

@@ -19,6 +19,7 @@ export type ErrorClass =
   | 'bad-data'
   | 'bad-spec'
   | 'runner-crash'
+  | 'stage-failed'
   | 'cancelled';
 
 export interface RunStatus {

@@ -12,9 +12,10 @@ import type { RunSpec } from '../sweep/run-spec.js';
 import type { SweepListener } from './events.js';
 import type { RetryPolicy } from '../schedule/retry.js';
 import { slotNames } from '../schedule/scheduler.js';
-import { executeRuns } from './executor.js';
+import { STAGE_SFT, stageDependencies, stageRuns } from '../sweep/stages.js';
+import { executeRuns, type ExecuteOptions } from './executor.js';
 import { acquireLock } from './lock.js';
-import { readJson, writeJsonAtomic, type RunStatus } from './run-dir.js';
+import { ensureRunDir, initialStatus, readJson, readStatus, writeJsonAtomic, type RunStatus } from './run-dir.js';
 
 export interface SweepOptions {
   /** Sweep directory (default `runs/<plan name>/` under the working directory). */
@@ -27,6 +28,8 @@ export interface SweepOptions {
   devices?: string[];
   /** Failure handling (the plan's `retries`). */
   retry?: Partial<RetryPolicy>;
+  /** Runs that must finish before the sweep (`stages.sft`). */
+  stages?: RunSpec[];
   sets?: string[];
   listener?: SweepListener;
   stopSignal?: AbortSignal;
@@ -54,9 +57,13 @@ export function defaultOut(planName: string): string {
 /** Load, expand and run a plan file. */
 export async function runSweep(planFile: string, options: SweepOptions): Promise<SweepResult> {
   const loaded = await loadPlan(planFile, { sets: options.sets ?? [] });
-  const specs = expandPlan(loaded.plan);
+  const { stages, sweep } = stageRuns(loaded.plan, expandPlan(loaded.plan));
   const retry = options.retry ?? loaded.plan.retries;
-  return runSpecs({ name: loaded.plan.name, file: loaded.file, plan: loaded.plan }, specs, { ...options, ...(retry ? { retry } : {}) });
+  return runSpecs({ name: loaded.plan.name, file: loaded.file, plan: loaded.plan }, sweep, {
+    ...options,
+    ...(retry ? { retry } : {}),
+    stages,
+  });
 }
 
 /** Where a set of runs came from: a plan, or a seed-style config (`dpo-sweep train --config`). */
@@ -82,6 +89,7 @@ export async function runSpecs(source: SweepSource | LoadedPlan, specs: RunSpec[
       plan_hash: createHash('sha256').update(planText).digest('hex'),
       sets: options.sets ?? [],
       plan: src.plan,
+      stages: (options.stages ?? []).map((s) => ({ id: s.id, name: s.name })),
       runs: specs.map((s) => ({ id: s.id, name: s.name, varied: s.varied })),
       versions: { node: process.version, dpo_sweep: packageVersion() },
       created: previous?.created ?? new Date().toISOString(),
@@ -91,9 +99,10 @@ export async function runSpecs(source: SweepSource | LoadedPlan, specs: RunSpec[
       kind: 'sweep-start',
       sweep: src.name,
       out,
-      runs: specs.map((s) => ({ id: s.id, name: s.name, state: 'queued' })),
+      runs: [...(options.stages ?? []), ...specs].map((s) => ({ id: s.id, name: s.name, state: 'queued' })),
     });
-    const statuses = await executeRuns(specs, {
+    const started = Date.now();
+    const execute = (runs: RunSpec[], overridesFor?: ExecuteOptions['overridesFor']) => executeRuns(runs, {
       out,
       cacheDir: options.cacheDir ?? defaultCacheDir(),
       python: options.python,
@@ -105,8 +114,39 @@ export async function runSpecs(source: SweepSource | LoadedPlan, specs: RunSpec[
       ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
       ...(options.env ? { env: options.env } : {}),
       ...(options.stopGraceMs ? { stopGraceMs: options.stopGraceMs } : {}),
+      ...(overridesFor ? { overridesFor } : {}),
     });
-    return { out, specs, statuses, failed: statuses.filter((s) => s.state === 'failed') };
+
+    const stageStatuses = options.stages?.length ? await execute(options.stages) : [];
+    const stageDirs = new Map(stageStatuses.map((s) => [s.id, s]));
+    const blocked = (spec: RunSpec) => stageDependencies(spec).filter((id) => stageDirs.get(id)?.state !== 'succeeded');
+    const runnable = specs.filter((s) => blocked(s).length === 0 && !options.stopSignal?.aborted);
+    const sweepStatuses = new Map(
+      (await execute(runnable, (spec) => {
+        const deps = stageDependencies(spec);
+        if (!deps.length) return undefined;
+        const final = (id: string) => join(out, 'runs', id, 'final');
+        const pinned = (v: string | undefined) => (v?.startsWith(`${STAGE_SFT}@`) ? final(v.slice(STAGE_SFT.length + 1)) : undefined);
+        const model = pinned(spec.settings.model);
+        const reference = pinned(spec.settings.reference) ?? (spec.settings.reference === undefined ? model : undefined);
+        return { ...(model ? { model } : {}), ...(reference ? { reference } : {}) };
+      })).map((s) => [s.id, s]),
+    );
+    for (const spec of specs) {
+      if (sweepStatuses.has(spec.id)) continue;
+      const missing = blocked(spec);
+      const dir = join(out, 'runs', spec.id);
+      ensureRunDir(dir, spec);
+      const base = readStatus(dir) ?? initialStatus(spec, dir);
+      const status: RunStatus = missing.length
+        ? { ...base, state: 'failed', error_class: 'stage-failed', error: `stage run ${missing.join(', ')} did not succeed`, updated_at: new Date().toISOString() }
+        : base;
+      if (missing.length) writeJsonAtomic(join(dir, 'status.json'), status);
+      sweepStatuses.set(spec.id, status);
+    }
+    const statuses = [...stageStatuses, ...specs.map((s) => sweepStatuses.get(s.id)!)];
+    options.listener?.({ kind: 'sweep-end', statuses, durationMs: Date.now() - started });
+    return { out, specs: [...(options.stages ?? []), ...specs], statuses, failed: statuses.filter((s) => s.state === 'failed') };
   } finally {
     lock.release();
   }

@@ -57,7 +57,7 @@ describe('executor with runner processes', () => {
   });
 });
 
-function readLog(path: string): Array<{ name: string; event: string; t: number; step: number; attempt?: number; batch_size?: number; grad_accum?: number }> {
+function readLog(path: string): Array<{ name: string; event: string; t: number; step: number; pid: number; attempt?: number; batch_size?: number; grad_accum?: number }> {
   return readJsonl(path);
 }
 
@@ -117,5 +117,52 @@ describe('retries, device slots', () => {
     expect(Math.max(a0, b0)).toBeLessThan(Math.min(a1, b1)); // the intervals overlap
     expect(new Set(records.map((r) => r.pid)).size).toBe(2); // two workers
     expect(Date.now() - t0).toBeLessThan(20_000);
+  });
+});
+
+describe('stages', () => {
+  const staged = join(repoRoot, 'test/fixtures/plans/staged.yaml');
+  const runStaged = (out: string, behaviour: Record<string, unknown>) =>
+    runSweep(staged, {
+      python: plainPython(),
+      out,
+      cacheDir: join(out, 'cache'),
+      env: { DPO_SWEEP_WORKER_TARGET: fake, FAKE_WORKER: JSON.stringify(behaviour) },
+      retry: { max: 0 },
+    });
+
+  it('runs the SFT stage once, then every sweep run from its final model', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'exec-stage-'));
+    const log = join(out, 'times.jsonl');
+    const result = await runStaged(out, { '*': { log_times: log } });
+    expect(result.statuses.map((s) => [s.name, s.state])).toEqual([
+      ['staged-sft', 'succeeded'],
+      ['staged-beta0.05', 'succeeded'],
+      ['staged-beta0.1', 'succeeded'],
+    ]);
+    const [sft, ...sweep] = result.specs;
+    expect(sft!.settings.algorithm).toBe('sft');
+    for (const spec of sweep) {
+      expect(spec.settings.model).toBe(`stage:sft@${sft!.id}`);
+      // The worker was given the stage's final model (the fake records the model it saw).
+      const seen = readJsonl<{ model: string }>(join(out, 'runs', spec.id, 'events.jsonl')).find((e) => 'model' in e);
+      expect(seen?.model).toBe(join(out, 'runs', sft!.id, 'final'));
+    }
+    const order = readLog(log).filter((r) => r.event === 'start').map((r) => r.name);
+    expect(order[0]).toBe('staged-sft');
+    // A rerun skips the finished stage and runs.
+    const again = await runStaged(out, { '*': { log_times: log } });
+    expect(again.statuses.every((s) => s.state === 'succeeded')).toBe(true);
+    expect(readLog(log).filter((r) => r.event === 'start')).toHaveLength(3);
+  });
+
+  it('a failed stage fails the runs that need it, without running them', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'exec-stage-fail-'));
+    const result = await runStaged(out, { 'staged-sft': { fail: 'raise' } });
+    expect(result.statuses.map((s) => [s.state, s.error_class])).toEqual([
+      ['failed', 'python-exception'],
+      ['failed', 'stage-failed'],
+      ['failed', 'stage-failed'],
+    ]);
   });
 });

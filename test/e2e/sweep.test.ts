@@ -95,6 +95,7 @@ describe('a 2-run sweep through the real bridge and TRL', () => {
       cacheDir,
       out,
       sets: ['base.training.max_steps=40'],
+      retry: { max: 0 }, // a killed run is retried by default; here we look at the failure itself
       listener: (e) => {
         if (e.kind === 'run-event' && e.event.kind === 'step' && !victim) {
           victim = e.id;

@@ -5,6 +5,7 @@
 import { Command, Option } from 'commander';
 import { DpoSweepError, EXIT, InputError } from '../errors.js';
 import { processIO, type CliIO } from './io.js';
+import { addSeedOptions } from './seed-bins.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 const positiveInt = (value: string) => {
@@ -72,6 +73,18 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .option('--json', 'machine-readable output')
     .addOption(new Option('--python <path>', 'check this interpreter').env('DPO_SWEEP_PYTHON'))
     .action(action(async (opts) => (await import('./commands/setup.js')).doctorCommand(opts, io)));
+
+  const train = program
+    .command('train')
+    .description('train from a seed config: config_dpo.yaml (dynamic β), or one with a beta_dpo block (β-DPO)')
+    .requiredOption('--config <yaml>', 'seed training config (config_dpo.yaml, config_beta_dpo.yaml, ...)');
+  addSeedOptions(train, 'train').action(action(async (opts) => (await import('./commands/seed.js')).seedCommand('train', opts, io)));
+
+  const sft = program
+    .command('sft')
+    .description('supervised fine-tuning from a seed config (config_sft.yaml)')
+    .requiredOption('--config <yaml>', 'seed config with an sft_training block');
+  addSeedOptions(sft, 'sft').action(action(async (opts) => (await import('./commands/seed.js')).seedCommand('sft', opts, io)));
 
   program
     .command('judge')

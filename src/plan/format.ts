@@ -82,6 +82,11 @@ const MESSAGES: Messages = {
   'stage-missing': (i) => `${i.value} needs a stages.${i.stage} section`,
   'axis-overlap': (i) => `"${i.key}" is also varied by ${formatPath(i.other)}; vary each setting in one place`,
   'duplicate-runs': (i) => `runs "${i.first}" and "${i.second}" resolve to the same settings; remove one or make them differ`,
+  'key-needs-algorithm': (i) =>
+    `${i.key} only applies to algorithm ${i.algorithms.join(' or ')}, and no run that takes this value uses it (they use ${i.used.join(', ')})`,
+  'sft-preference-key': (i) => `${i.key} is a preference-training setting; algorithm sft does not use it`,
+  'dynamic-beta-bounds': (i) =>
+    `dynamic β needs 0 <= dynamic_beta.beta_min <= beta <= dynamic_beta.beta_max; this run has beta_min ${i.betaMin}, beta ${i.beta}, beta_max ${i.betaMax}`,
   'epochs-ignored': () => 'training.epochs is ignored because training.max_steps is set',
   'overridden-by-sweep': (i) => `overridden in every run by ${formatPath(i.by)}`,
 };

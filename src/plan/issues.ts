@@ -41,6 +41,9 @@ export type IssueData =
   | { code: 'stage-missing'; stage: string; value: string }
   | { code: 'axis-overlap'; key: string; other: Path }
   | { code: 'duplicate-runs'; first: string; second: string }
+  | { code: 'key-needs-algorithm'; key: string; algorithms: string[]; used: string[] }
+  | { code: 'sft-preference-key'; key: string }
+  | { code: 'dynamic-beta-bounds'; betaMin: number; beta: number; betaMax: number }
   // ── warnings ───────────────────────────────────────────────────────────────────────────────
   | { code: 'epochs-ignored' }
   | { code: 'overridden-by-sweep'; key: string; by: Path };

@@ -7,11 +7,12 @@
 import { RunSettingsSchema } from '../sweep/run-spec.js';
 import { canonicalJson } from './canonical.js';
 import { defaultOf, settingPaths } from './introspect.js';
-import { issue, type Issue, type Path } from './issues.js';
+import { issue, pathKey, type Issue, type Path } from './issues.js';
 import { isMapping } from './origins.js';
+import { dedupe } from './runs.js';
 import type { Plan } from './schema.js';
 import { closest } from './suggest.js';
-import { axisKeys, resolveVariants, settingsOf, sourceOf, splitKey, valueAt } from './variants.js';
+import { axisKeys, resolveVariants, settingsOf, sourceOf, splitKey, valueAt, type RunDraft } from './variants.js';
 
 export type Rule = (plan: Plan) => Issue[];
 
@@ -133,6 +134,103 @@ export function sweepAxesDisjoint(plan: Plan): Issue[] {
   return issues;
 }
 
+/** Settings that only preference training reads; an sft run ignores them. */
+export const PREFERENCE_KEYS = ['reference', 'beta', 'loss_type', 'loss_weights', 'label_smoothing', 'beta_dpo', 'dynamic_beta', 'update_on'] as const;
+
+/** A written `beta_dpo` block (base, variant, grid or random key) must reach at least one beta-dpo run. */
+export function betaDpoKeysOnlyWithBetaDpo(plan: Plan): Issue[] {
+  return keyOnlyWithAlgorithms(plan, ['beta_dpo'], ['beta-dpo']);
+}
+
+/** A written `dynamic_beta` block must reach at least one dynamic-beta-dpo run. */
+export function dynamicBetaKeysOnlyWithDynamicBeta(plan: Plan): Issue[] {
+  return keyOnlyWithAlgorithms(plan, ['dynamic_beta'], ['dynamic-beta-dpo']);
+}
+
+/** `update_on` is the cadence of the adaptive controllers: it must reach a beta-dpo or dynamic-beta-dpo run. */
+export function updateOnOnlyWithAdaptive(plan: Plan): Issue[] {
+  return keyOnlyWithAlgorithms(plan, ['update_on'], ['beta-dpo', 'dynamic-beta-dpo']);
+}
+
+/**
+ * Preference settings (`PREFERENCE_KEYS`) written where only sft runs take them, or in `stages.sft`.
+ * Listed before the per-algorithm rules: where both find the same spot, this message is the one kept.
+ */
+export function sftHasNoPreferenceKeys(plan: Plan): Issue[] {
+  const issues = PREFERENCE_KEYS.flatMap((key) =>
+    placesWriting(plan, [key])
+      .filter(({ runs }) => runs.every((run) => algorithmOf(run) === 'sft'))
+      .map(({ planPath }) => issue(planPath, { code: 'sft-preference-key', key })),
+  );
+  const stage = plan.stages?.sft as Record<string, unknown> | undefined;
+  for (const key of PREFERENCE_KEYS) {
+    if (stage && stage[key] !== undefined) issues.push(issue(['stages', 'sft', key], { code: 'sft-preference-key', key }));
+  }
+  return issues;
+}
+
+/** Dynamic β is clipped to [beta_min, beta_max]: every dynamic-beta-dpo run needs 0 <= beta_min <= beta <= beta_max. */
+export function dynamicBetaBounds(plan: Plan): Issue[] {
+  return dedupe(
+    resolveVariants(plan).flatMap((draft) => {
+      const s = settingsOf(draft);
+      if (!s || s.algorithm !== 'dynamic-beta-dpo') return [];
+      const { beta_min: betaMin, beta_max: betaMax } = s.dynamic_beta;
+      if (betaMin <= s.beta && s.beta <= betaMax) return [];
+      // Point at whichever of beta and the crossed bound was written later (the bound on a tie).
+      const bound = sourceOf(draft, ['dynamic_beta', s.beta < betaMin ? 'beta_min' : 'beta_max']);
+      const beta = sourceOf(draft, ['beta']);
+      const at = beta.layer > bound.layer ? beta : bound;
+      return [issue(at.planPath, { code: 'dynamic-beta-bounds', betaMin, beta: s.beta, betaMax })];
+    }),
+  );
+}
+
+/** Issues for every place that writes `key` while none of the runs taking that value uses one of `algorithms`. */
+function keyOnlyWithAlgorithms(plan: Plan, key: Path, algorithms: readonly string[]): Issue[] {
+  return placesWriting(plan, key).flatMap(({ planPath, runs }) => {
+    const used = [...new Set(runs.map(algorithmOf))];
+    if (used.some((a) => algorithms.includes(a))) return [];
+    return [issue(planPath, { code: 'key-needs-algorithm', key: key.join('.'), algorithms: [...algorithms], used })];
+  });
+}
+
+/**
+ * Every place a plan writes settings at or below `key` (a `base` or variant key, a grid axis, a
+ * random param), with the runs whose layers include it. Runs resolve base ← variant ← grid ←
+ * random, so a place "reaches" a run when one of the run's layers is that place.
+ */
+function placesWriting(plan: Plan, key: Path): { planPath: Path; runs: RunDraft[] }[] {
+  const places = new Map<string, { planPath: Path; runs: RunDraft[] }>();
+  for (const draft of resolveVariants(plan)) {
+    for (const layer of draft.layers) {
+      let planPath: Path | undefined;
+      if (layer.kind === 'base' || layer.kind === 'variant') {
+        if (valueAt(layer.values, key) !== undefined) planPath = [...layer.source, ...key];
+      } else if (layer.kind === 'grid' || layer.kind === 'random') {
+        const below = startsWith(layer.key, key);
+        const above = startsWith(key, layer.key) && valueAt(layer.values, key) !== undefined;
+        if (below || above) planPath = layer.source.slice(0, layer.kind === 'grid' ? 3 : 4);
+      }
+      if (!planPath) continue;
+      const id = pathKey(planPath);
+      const place = places.get(id) ?? { planPath, runs: [] };
+      if (!place.runs.includes(draft)) place.runs.push(draft);
+      places.set(id, place);
+    }
+  }
+  return [...places.values()];
+}
+
+function algorithmOf(draft: RunDraft): string {
+  const written = valueAt(draft.input, ['algorithm']);
+  return settingsOf(draft)?.algorithm ?? (typeof written === 'string' ? written : 'dpo');
+}
+
+function startsWith(path: Path, prefix: Path): boolean {
+  return prefix.length <= path.length && prefix.every((segment, i) => String(path[i]) === String(segment));
+}
+
 /** Warning: `training.epochs` means nothing once `training.max_steps` is set. */
 export function epochsIgnoredWithMaxSteps(plan: Plan): Issue[] {
   return resolveVariants(plan).flatMap((draft) =>
@@ -165,7 +263,12 @@ export const RULES: readonly Rule[] = [
   datasetHasSource,
   stageSftModel,
   lossWeightsMatchLossTypes,
+  sftHasNoPreferenceKeys,
   lossTypeOnlyWithPlainDpo,
+  betaDpoKeysOnlyWithBetaDpo,
+  dynamicBetaKeysOnlyWithDynamicBeta,
+  updateOnOnlyWithAdaptive,
+  dynamicBetaBounds,
   epochsIgnoredWithMaxSteps,
   sweepOverridesWrittenValues,
 ];

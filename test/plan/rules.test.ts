@@ -1,8 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { PlanSchema, type PlanInput } from '../../src/plan/schema.js';
+import { issueMessage } from '../../src/plan/format.js';
 import {
   RULES,
+  betaDpoKeysOnlyWithBetaDpo,
   datasetHasSource,
+  dynamicBetaBounds,
+  dynamicBetaKeysOnlyWithDynamicBeta,
+  sftHasNoPreferenceKeys,
+  updateOnOnlyWithAdaptive,
   gridKeysExist,
   lossTypeOnlyWithPlainDpo,
   lossWeightsMatchLossTypes,
@@ -12,6 +18,7 @@ import {
   sweepAxesDisjoint,
   uniqueVariantNames,
 } from '../../src/plan/rules.js';
+import { loadFromMemory, problems, yaml } from './helpers.js';
 
 const plan = (input: Omit<PlanInput, 'name'>) => PlanSchema.parse({ name: 'p', ...input });
 const data = { dataset: { name: 'hh' } };
@@ -19,7 +26,22 @@ const brief = (issues: { code: string; path: readonly (string | number)[] }[]) =
 
 describe('rules', () => {
   it('are named functions, all listed in RULES', () => {
-    for (const rule of [datasetHasSource, gridKeysExist, lossTypeOnlyWithPlainDpo, lossWeightsMatchLossTypes, noEmptyGrid, randomRangesValid, stageSftModel, sweepAxesDisjoint, uniqueVariantNames]) {
+    for (const rule of [
+      datasetHasSource,
+      gridKeysExist,
+      lossTypeOnlyWithPlainDpo,
+      lossWeightsMatchLossTypes,
+      noEmptyGrid,
+      randomRangesValid,
+      stageSftModel,
+      sweepAxesDisjoint,
+      uniqueVariantNames,
+      betaDpoKeysOnlyWithBetaDpo,
+      dynamicBetaKeysOnlyWithDynamicBeta,
+      updateOnOnlyWithAdaptive,
+      dynamicBetaBounds,
+      sftHasNoPreferenceKeys,
+    ]) {
       expect(RULES).toContain(rule);
     }
     expect(new Set(RULES.map((r) => r.name)).size).toBe(RULES.length);
@@ -104,5 +126,109 @@ describe('rules', () => {
       plan({ sweep: { grid: { training: [{}], beta: [1] }, random: { count: 1, params: { beta: { uniform: [0, 1] } } }, seeds: [1] } }),
     );
     expect(brief(issues)).toEqual(['axis-overlap @ sweep.random.params.beta', 'axis-overlap @ sweep.seeds']);
+  });
+
+  it('betaDpoKeysOnlyWithBetaDpo: a beta_dpo block must reach a beta-dpo run (base, variant, grid, random)', () => {
+    // Shared in base by a dpo and a beta-dpo variant: fine.
+    expect(betaDpoKeysOnlyWithBetaDpo(plan({ base: { ...data, beta_dpo: { alpha: 1 } }, sweep: { list: [{ name: 'a' }, { name: 'b', algorithm: 'beta-dpo' }] } }))).toEqual([]);
+    // Only dpo runs take it: at the block where it was written.
+    expect(brief(betaDpoKeysOnlyWithBetaDpo(plan({ base: { ...data, beta_dpo: { alpha: 1 } } })))).toEqual(['key-needs-algorithm @ base.beta_dpo']);
+    const inVariant = betaDpoKeysOnlyWithBetaDpo(
+      plan({ base: data, sweep: { list: [{ name: 'a', beta_dpo: { keep_ratio: 0.5 } }, { name: 'b', algorithm: 'beta-dpo', beta_dpo: { keep_ratio: 0.7 } }] } }),
+    );
+    expect(inVariant).toEqual([{ code: 'key-needs-algorithm', key: 'beta_dpo', algorithms: ['beta-dpo'], used: ['dpo'], path: ['sweep', 'list', 0, 'beta_dpo'] }]);
+    // A grid axis is judged by the runs it produces, the algorithm resolved per run (base ← variant ← grid).
+    expect(brief(betaDpoKeysOnlyWithBetaDpo(plan({ base: { ...data, algorithm: 'dynamic-beta-dpo' }, sweep: { grid: { 'beta_dpo.alpha': [0.1, 0.2] } } })))).toEqual([
+      'key-needs-algorithm @ sweep.grid.beta_dpo.alpha',
+    ]);
+    expect(betaDpoKeysOnlyWithBetaDpo(plan({ base: data, sweep: { list: [{ name: 'b', algorithm: 'beta-dpo' }], grid: { 'beta_dpo.alpha': [0.1, 0.2] } } }))).toEqual([]);
+    expect(betaDpoKeysOnlyWithBetaDpo(plan({ base: data, sweep: { grid: { algorithm: ['dpo', 'beta-dpo'], 'beta_dpo.keep_ratio': [0.5, 1] } } }))).toEqual([]);
+    expect(brief(betaDpoKeysOnlyWithBetaDpo(plan({ base: data, sweep: { random: { count: 2, params: { 'beta_dpo.alpha': { uniform: [0, 1] } } } } })))).toEqual([
+      'key-needs-algorithm @ sweep.random.params.beta_dpo.alpha',
+    ]);
+    // A whole-block grid axis counts too.
+    expect(brief(betaDpoKeysOnlyWithBetaDpo(plan({ base: data, sweep: { grid: { beta_dpo: [{ alpha: 1 }, { alpha: 2 }] } } })))).toEqual([
+      'key-needs-algorithm @ sweep.grid.beta_dpo',
+    ]);
+  });
+
+  it('dynamicBetaKeysOnlyWithDynamicBeta and updateOnOnlyWithAdaptive follow the same resolution', () => {
+    expect(brief(dynamicBetaKeysOnlyWithDynamicBeta(plan({ base: { ...data, algorithm: 'beta-dpo', dynamic_beta: { warmup: 3 } } })))).toEqual([
+      'key-needs-algorithm @ base.dynamic_beta',
+    ]);
+    expect(dynamicBetaKeysOnlyWithDynamicBeta(plan({ base: { ...data, dynamic_beta: { warmup: 3 } }, sweep: { grid: { algorithm: ['dpo', 'dynamic-beta-dpo'] } } }))).toEqual([]);
+    expect(brief(updateOnOnlyWithAdaptive(plan({ base: { ...data, update_on: 'micro_batch' } })))).toEqual(['key-needs-algorithm @ base.update_on']);
+    expect(updateOnOnlyWithAdaptive(plan({ base: { ...data, algorithm: 'beta-dpo', update_on: 'micro_batch' } }))).toEqual([]);
+    expect(updateOnOnlyWithAdaptive(plan({ base: { ...data, algorithm: 'dynamic-beta-dpo' }, sweep: { grid: { update_on: ['micro_batch', 'optimizer_step'] } } }))).toEqual([]);
+    const [only] = updateOnOnlyWithAdaptive(plan({ base: data, sweep: { list: [{ name: 'a', update_on: 'micro_batch' }, { name: 'b', algorithm: 'sft' }] } }));
+    expect(issueMessage(only!)).toBe('update_on only applies to algorithm beta-dpo or dynamic-beta-dpo, and no run that takes this value uses it (they use dpo)');
+  });
+
+  it('dynamicBetaBounds: 0 <= beta_min <= beta <= beta_max per dynamic-beta-dpo run, at the later-written value', () => {
+    const dyn = { ...data, algorithm: 'dynamic-beta-dpo' as const };
+    expect(dynamicBetaBounds(plan({ base: { ...dyn, beta: 0.5, dynamic_beta: { beta_min: 0.5, beta_max: 0.5 } } }))).toEqual([]);
+    // Not a dynamic run: the bounds mean nothing (dynamicBetaKeysOnlyWithDynamicBeta reports the block).
+    expect(dynamicBetaBounds(plan({ base: { ...data, beta: 3 } }))).toEqual([]);
+    const [above] = dynamicBetaBounds(plan({ base: { ...dyn, beta: 3 } }));
+    expect(above).toEqual({ code: 'dynamic-beta-bounds', betaMin: 0, beta: 3, betaMax: 2, path: ['base', 'beta'] });
+    expect(issueMessage(above!)).toBe('dynamic β needs 0 <= dynamic_beta.beta_min <= beta <= dynamic_beta.beta_max; this run has beta_min 0, beta 3, beta_max 2');
+    // Written together: the bound.
+    expect(brief(dynamicBetaBounds(plan({ base: { ...dyn, beta: 0.1, dynamic_beta: { beta_min: 0.2 } } })))).toEqual(['dynamic-beta-bounds @ base.dynamic_beta.beta_min']);
+    // A grid value of beta that crosses the base bound: at the grid value, once per spot.
+    const fromGrid = dynamicBetaBounds(plan({ base: { ...dyn, dynamic_beta: { beta_max: 1 } }, sweep: { grid: { beta: [0.5, 1.5] }, seeds: [1, 2] } }));
+    expect(brief(fromGrid)).toEqual(['dynamic-beta-bounds @ sweep.grid.beta.1']);
+    // A variant bound below the base beta: at the variant's bound.
+    const fromVariant = dynamicBetaBounds(plan({ base: { ...dyn, beta: 0.3 }, sweep: { list: [{ name: 'a' }, { name: 'b', dynamic_beta: { beta_max: 0.2 } }] } }));
+    expect(brief(fromVariant)).toEqual(['dynamic-beta-bounds @ sweep.list.1.dynamic_beta.beta_max']);
+  });
+
+  it('sftHasNoPreferenceKeys: preference settings that only sft runs (or stages.sft) take', () => {
+    const issues = sftHasNoPreferenceKeys(
+      plan({ base: { ...data, algorithm: 'sft', beta: 0.2, loss_type: ['ipo'], beta_dpo: { alpha: 1 }, update_on: 'micro_batch' }, stages: { sft: { dynamic_beta: { warmup: 2 } } } }),
+    );
+    expect(brief(issues)).toEqual([
+      'sft-preference-key @ base.beta',
+      'sft-preference-key @ base.loss_type',
+      'sft-preference-key @ base.beta_dpo',
+      'sft-preference-key @ base.update_on',
+      'sft-preference-key @ stages.sft.dynamic_beta',
+    ]);
+    expect(issueMessage(issues[0]!)).toBe('beta is a preference-training setting; algorithm sft does not use it');
+    // Shared with a dpo run: not an sft-only value.
+    expect(sftHasNoPreferenceKeys(plan({ base: { ...data, beta: 0.2 }, sweep: { list: [{ name: 'sft', algorithm: 'sft' }, { name: 'dpo' }] } }))).toEqual([]);
+    expect(brief(sftHasNoPreferenceKeys(plan({ base: data, sweep: { list: [{ name: 'sft', algorithm: 'sft', reference: 'x' }, { name: 'dpo' }] } })))).toEqual([
+      'sft-preference-key @ sweep.list.0.reference',
+    ]);
+  });
+
+  it('the loader keeps one message per spot: the sft one, worded with its position', async () => {
+    const lines = await problems(yaml`
+      name: p
+      base:
+        dataset: {name: hh}
+        algorithm: sft
+        beta_dpo:
+          alpha: 0.5
+        dynamic_beta:
+          beta_max: 3
+    `);
+    expect(lines).toEqual([
+      'plan.yaml:5:3  base.beta_dpo: beta_dpo is a preference-training setting; algorithm sft does not use it',
+      'plan.yaml:7:3  base.dynamic_beta: dynamic_beta is a preference-training setting; algorithm sft does not use it',
+    ]);
+    const loaded = await loadFromMemory({
+      'plan.yaml': yaml`
+        name: q
+        base:
+          dataset: {name: hh}
+          algorithm: beta-dpo
+          beta_dpo: {keep_ratio: 0.5}
+          update_on: micro_batch
+        sweep:
+          grid:
+            beta: [0.05, 0.1]
+      `,
+    });
+    expect(loaded.warnings).toEqual([]);
   });
 });

@@ -1,0 +1,5 @@
+#!/usr/bin/env node
+// The `train-beta-dpo` bin (package.json "bin"): see seed-bins.ts.
+import { runSeedBin } from './seed-bins.js';
+
+await runSeedBin('train-beta-dpo');

@@ -1,0 +1,142 @@
+/**
+ * Seed config file → validated `SeedConfig`, or one `InputError` listing every problem at once
+ * (wrong types, bad values, missing keys, each with `file:line:col`), like plans:
+ *
+ *   read + parse YAML (positions) → apply `--set` (seed key paths) → SeedConfigSchema
+ *
+ * Unknown keys are warnings (with a did-you-mean), never errors: a seed config may carry keys of a
+ * seed branch we do not know. Keys that look like secrets are errors: tokens come from the
+ * environment only and must not sit in a file that gets copied into sweep.json and wandb.
+ */
+import { readFile as fsReadFile } from 'node:fs/promises';
+import path from 'node:path';
+import { InputError } from '../errors.js';
+import { formatIssue, issueMessage } from '../plan/format.js';
+import { isError, type Issue, type Origin } from '../plan/issues.js';
+import { deleteAt, fromYaml, isMapping, originOf, type Located, type OriginTree } from '../plan/origins.js';
+import { applySet, parseSet } from '../plan/overrides.js';
+import { parseYaml } from '../plan/yaml.js';
+import { fromZod } from '../plan/zod-issues.js';
+import { formatSeedMessage, warning, type SeedMessage } from './messages.js';
+import { SeedConfigSchema, type SeedConfig } from './schema.js';
+
+export interface SeedLoadOptions {
+  /** `--set dpo_training.batch_size=2` overrides (seed key paths), applied in order. */
+  sets?: readonly string[];
+  /** Reads a file as UTF-8 text (default: node:fs). */
+  readFile?: (file: string) => Promise<string>;
+  /** Base for a relative `file` (default: process.cwd()). */
+  cwd?: string;
+}
+
+export interface LoadedSeedConfig {
+  /** Validated, unknown keys removed, numeric strings made numbers. */
+  config: SeedConfig;
+  /** Absolute path of the config file. */
+  file: string;
+  /** The path as given (shown in messages). */
+  display: string;
+  /** Where every key was written (for locating later messages). */
+  origins: OriginTree;
+  /** Warnings about unknown keys, located. */
+  messages: SeedMessage[];
+}
+
+const SECRET_KEY = /(^|_)(token|secret|password|api_?key)s?($|_)/i;
+
+/** Keys of other seed configs (multi_dataset_testing, seed-spec §2.2) that the seed trainers never read. */
+const FOREIGN_KEYS: Record<string, string> = {
+  max_steps: 'not a key of the seed trainers (they never read it); pass --max-steps N to cap the optimizer steps',
+  max_samples: 'not a key of the seed trainers (they never read it); use a split slice in dataset.subset (train[:1000])',
+  hf_name: 'never read by the seed',
+  experiment_name: 'never read by the seed',
+};
+
+export async function loadSeedConfig(file: string, options: SeedLoadOptions = {}): Promise<LoadedSeedConfig> {
+  const readFile = options.readFile ?? ((f: string) => fsReadFile(f, 'utf8'));
+  const absolute = path.resolve(options.cwd ?? process.cwd(), file);
+  let text: string;
+  try {
+    text = await readFile(absolute);
+  } catch (error) {
+    throw new InputError(`cannot read config ${file}: ${reasonOf(error)}`, [], { cause: error });
+  }
+
+  const parsed = parseYaml(text, file);
+  const top: Origin = { kind: 'file', file, line: 1, col: 1 };
+  if (parsed.value === undefined || !isMapping(parsed.value)) {
+    const issues = parsed.issues.filter((i) => i.code !== 'empty-plan');
+    if (issues.length === 0) {
+      const what = parsed.value === undefined ? 'the config is empty' : 'a seed config is a mapping of keys (policy_name, dataset, dpo_training, ...)';
+      issues.push({ code: 'custom', message: what, path: [], origin: top });
+    }
+    throw failure(file, issues, []);
+  }
+
+  let doc: Located = fromYaml(parsed.value, parsed.positions, file);
+  const issues: Issue[] = [...parsed.issues];
+  for (const setText of options.sets ?? []) {
+    const origin: Origin = { kind: 'set', text: setText };
+    const set = parseSet(setText);
+    const applied = 'segments' in set ? applySet(doc, set) : set;
+    if ('code' in applied) issues.push({ ...applied, path: [], origin });
+    else doc = applied;
+  }
+
+  const first = SeedConfigSchema.safeParse(doc.value, { reportInput: true });
+  const found = first.success ? [] : fromZod(first.error.issues, SeedConfigSchema);
+  const messages: SeedMessage[] = [];
+  let value = doc.value;
+  for (const i of found) {
+    if (i.code !== 'unknown-key') {
+      issues.push(i);
+    } else if (SECRET_KEY.test(i.key)) {
+      issues.push({
+        code: 'custom',
+        message: 'secrets are read from the environment only (HF_TOKEN, WANDB_API_KEY, ...); remove this key from the file',
+        path: i.path,
+      });
+    } else {
+      const text = Object.hasOwn(FOREIGN_KEYS, i.key) ? FOREIGN_KEYS[i.key]! : `${issueMessage(i)}; ignored`;
+      messages.push({ ...warning(i.path, text), origin: originOf(doc.origins, i.path) });
+      value = deleteAt(value, i.path);
+    }
+  }
+  if (issues.some(isError)) throw failure(file, issues, messages, doc.origins);
+
+  const second = SeedConfigSchema.safeParse(value);
+  if (!second.success) {
+    // Only unknown keys were left to remove; anything else is a bug in this loader.
+    throw failure(file, fromZod(second.error.issues, SeedConfigSchema), messages, doc.origins);
+  }
+  return { config: second.data, file: absolute, display: file, origins: doc.origins, messages };
+}
+
+function failure(file: string, issues: readonly Issue[], warnings: readonly SeedMessage[], origins?: OriginTree): InputError {
+  const located = issues
+    .filter(isError)
+    .map((i) => (i.origin || !origins ? i : { ...i, origin: originOf(origins, i.path) }))
+    .sort((a, b) => rank(a.origin) - rank(b.origin));
+  const seen = new Set<string>();
+  const lines = located.map(formatIssue).filter((l) => !seen.has(l) && seen.add(l));
+  const n = lines.length;
+  return new InputError(`invalid config ${file}: ${n} problem${n === 1 ? '' : 's'}`, [
+    ...lines,
+    ...warnings.map((w) => `warning: ${formatSeedMessage(w)}`),
+  ]);
+}
+
+/** File positions first, in order; `--set` overrides after them. */
+function rank(origin: Origin | undefined): number {
+  if (!origin) return Number.MAX_SAFE_INTEGER;
+  return origin.kind === 'set' ? Number.MAX_SAFE_INTEGER - 1 : origin.line * 10_000 + origin.col;
+}
+
+function reasonOf(error: unknown): string {
+  const code = (error as { code?: unknown })?.code;
+  if (code === 'ENOENT') return 'no such file';
+  if (code === 'EISDIR') return 'is a directory';
+  if (code === 'EACCES') return 'permission denied';
+  return error instanceof Error ? error.message : String(error);
+}
+

@@ -107,11 +107,12 @@ export async function runSpecs(source: SweepSource | LoadedPlan, specs: RunSpec[
       cacheDir: options.cacheDir ?? defaultCacheDir(),
       python: options.python,
       slots: slotNames(options.devices?.slice(0, options.maxParallel ?? options.devices.length), options.maxParallel ?? 1),
-      ...(options.retry ? { retry: options.retry } : {}),
+      ...(options.retry || options.timeoutMs
+        ? { retry: { ...options.retry, ...(options.timeoutMs ? { timeout_s: options.timeoutMs / 1000 } : {}) } }
+        : {}),
       ...(options.listener ? { listener: options.listener } : {}),
       ...(options.stopSignal ? { stopSignal: options.stopSignal } : {}),
       ...(options.killSignal ? { killSignal: options.killSignal } : {}),
-      ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
       ...(options.env ? { env: options.env } : {}),
       ...(options.stopGraceMs ? { stopGraceMs: options.stopGraceMs } : {}),
       ...(overridesFor ? { overridesFor } : {}),

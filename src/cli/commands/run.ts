@@ -1,4 +1,5 @@
 import { defaultCacheDir, runSweep } from '../../execute/sweep.js';
+import { detectGpus, parseDevices } from '../../setup/devices.js';
 import { ensureWorker } from '../../setup/python-env.js';
 import type { CliIO } from '../io.js';
 import { runWithProgress } from '../sweep-session.js';
@@ -12,11 +13,13 @@ export interface RunCommandOptions {
   dryRun?: boolean;
   python?: string;
   timeout?: number;
+  devices?: string;
 }
 
 /** `dpo-sweep <plan>`: validate, set up the worker if needed, run every run, print the summary. */
 export async function runCommand(file: string, opts: RunCommandOptions, io: CliIO): Promise<number> {
   if (opts.dryRun) return planCommand(file, opts, io);
+  const devices = opts.devices !== undefined ? parseDevices(opts.devices) : await detectGpus(io.env);
   const python = await ensureWorker({ ...(opts.python ? { python: opts.python } : {}), log: (l) => io.err(`setup: ${l}`) }, io.env);
   return runWithProgress(io, (controls) =>
     runSweep(file, {
@@ -25,6 +28,7 @@ export async function runCommand(file: string, opts: RunCommandOptions, io: CliI
       cacheDir: opts.cacheDir ?? defaultCacheDir(io.env),
       ...(opts.out ? { out: opts.out } : {}),
       ...(opts.maxParallel ? { maxParallel: opts.maxParallel } : {}),
+      ...(devices.length ? { devices } : {}),
       ...(opts.timeout ? { timeoutMs: opts.timeout * 1000 } : {}),
       ...controls,
     }),

@@ -88,6 +88,14 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
   addSeedOptions(sft, 'sft').action(action(async (opts) => (await import('./commands/seed.js')).seedCommand('sft', opts, io)));
 
   program
+    .command('report')
+    .description('write report.md, report.html, summary.json and results.csv for a sweep or judge directory')
+    .argument('<dir>', 'sweep directory or judge output directory')
+    .option('--format <list>', 'formats to write: md,html,json,csv (default: the plan\'s, else all)')
+    .option('--metric <name>', 'metric that picks the best run (prefix - or + to force the direction)')
+    .action(action(async (dir: string, opts) => (await import('./commands/report.js')).reportCommand(dir, opts, io)));
+
+  program
     .command('judge')
     .description('pairwise judging of two output files (LLM presets via the OpenAI API, or rule presets)')
     .requiredOption('--a <outputs>', 'outputs of system A (AlpacaEval JSON array or JSONL)')

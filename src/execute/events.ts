@@ -24,6 +24,8 @@ export type SweepListener = (event: SweepEvent) => void;
 /** Messages from the CLI to a runner process. */
 export type ToRunner =
   | { type: 'run'; job: RunJob }
+  /** Any other façade function (generate, rollout, score, …): one call, its result comes back. */
+  | { type: 'call'; callId: string; fn: string; request: unknown; logPath?: string; timeoutMs?: number }
   | { type: 'stop' } // checkpoint and stop the current run
   | { type: 'exit' };
 
@@ -32,6 +34,9 @@ export type FromRunner =
   | { type: 'ready'; pid: number; pythonPid: number | null }
   | { type: 'event'; runId: string; event: WorkerEvent }
   | { type: 'done'; runId: string; status: RunStatus }
+  | { type: 'call-event'; callId: string; event: WorkerEvent }
+  | { type: 'call-result'; callId: string; ok: true; result: unknown }
+  | { type: 'call-result'; callId: string; ok: false; error: { name: string; message: string; pythonType?: string; traceback?: string } }
   | { type: 'fatal'; message: string };
 
 export interface RunJob {

@@ -9,7 +9,7 @@
  */
 import { PythonBridge } from '../bridge/bridge.js';
 import { workerRoot } from '../setup/python-env.js';
-import type { FromRunner, RunJob, ToRunner } from './events.js';
+import type { FromRunner, RunJob, ToRunner, WorkerEvent } from './events.js';
 import { FACADE, runOne, workerTarget } from './run-one.js';
 
 const python = process.env.DPO_SWEEP_RUNNER_PYTHON;
@@ -57,6 +57,34 @@ async function main(): Promise<number> {
       });
       queue = queue.catch((error: unknown) => {
         send({ type: 'fatal', message: error instanceof Error ? error.message : String(error) });
+      });
+    } else if (message.type === 'call') {
+      queue = queue.then(async () => {
+        current = new AbortController();
+        try {
+          const result = await bridge.call(FACADE, message.fn, message.request, {
+            ...(message.logPath ? { logPath: message.logPath } : {}),
+            ...(message.timeoutMs ? { timeoutMs: message.timeoutMs } : {}),
+            signal: current.signal,
+            onEvent: (event) => send({ type: 'call-event', callId: message.callId, event: event as WorkerEvent }),
+          });
+          send({ type: 'call-result', callId: message.callId, ok: true, result });
+        } catch (error) {
+          const e = error as Error & { pythonType?: string; traceback?: string };
+          send({
+            type: 'call-result',
+            callId: message.callId,
+            ok: false,
+            error: {
+              name: e.name,
+              message: e.message,
+              ...(e.pythonType ? { pythonType: e.pythonType } : {}),
+              ...(e.traceback ? { traceback: e.traceback } : {}),
+            },
+          });
+        } finally {
+          current = undefined;
+        }
       });
     } else if (message.type === 'stop') {
       current?.abort(new Error('stop requested'));

@@ -166,3 +166,14 @@ describe('stages', () => {
     ]);
   });
 });
+
+describe('one worker call through a runner (generate, rollout, …)', () => {
+  it('returns the result, forwards events, and maps Python errors', async () => {
+    const { callWorker, WorkerCallError } = await import('../../src/execute/worker-call.js');
+    const out = mkdtempSync(join(tmpdir(), 'exec-call-'));
+    const events: unknown[] = [];
+    const result = await callWorker('describe', {}, { python: plainPython(), logPath: join(out, 'call.log'), onEvent: (e) => events.push(e) });
+    expect(result).toMatchObject({ algorithms: ['sft', 'dpo', 'beta-dpo', 'dynamic-beta-dpo'] });
+    await expect(callWorker('no_such_function', {}, { python: plainPython(), logPath: join(out, 'call.log') })).rejects.toBeInstanceOf(WorkerCallError);
+  });
+});

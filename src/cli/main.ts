@@ -49,9 +49,10 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
 
   program
     .command('plan')
-    .description('dry run: the table of runs a plan expands to')
+    .description('dry run: the table of runs a plan expands to, with estimated tokens (and time, once runs measured it)')
     .argument('<plan>', 'plan YAML file')
     .option('--set <key=value>', 'override a plan key (repeatable)', collect)
+    .option('--out <dir>', 'sweep directory whose finished runs give the measured throughput')
     .action(action(async (plan: string, opts) => (await import('./commands/plan.js')).planCommand(plan, opts, io)));
 
   program

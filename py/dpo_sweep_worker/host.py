@@ -38,6 +38,10 @@ _EXIT_PARENT_GONE = 70
 
 _stop = threading.Event()
 _in_call = threading.Event()
+_stop_at = 0.0
+#: Signals this close together are one request (a Slurm scancel signals every process of the job, and
+#: the runner forwards its own SIGTERM too): only a later one means "exit now".
+_SAME_REQUEST_S = 2.0
 _stop_signals: list[int] = []
 _modules: dict[str, Any] = {}
 _emit: Callable[[str], Any] | None = None
@@ -74,9 +78,13 @@ def _install_watchdog() -> None:
 
 
 def _on_stop_signal(signum: int, _frame: Any) -> None:
+    global _stop_at
+    if _stop.is_set() and time.monotonic() - _stop_at < _SAME_REQUEST_S:
+        return
     if not _in_call.is_set() or _stop.is_set():
         # Idle: a stop request means exit.  Busy, second request: the user means it.
         os._exit(128 + signum)
+    _stop_at = time.monotonic()
     _stop_signals.append(signum)
     _stop.set()
 

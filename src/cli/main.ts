@@ -14,6 +14,17 @@ const positiveInt = (value: string) => {
   return n;
 };
 
+const number = (value: string) => {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n)) throw new InputError(`expected a number, got "${value}"`);
+  return n;
+};
+const nonNegativeInt = (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InputError(`expected a non-negative integer, got "${value}"`);
+  return n;
+};
+
 export function buildProgram(io: CliIO, setExit: (code: number) => void): Command {
   const program = new Command('dpo-sweep')
     .description('Sweeps, run state, judges and reports for DPO-family preference optimisation.')
@@ -37,6 +48,7 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .option('--set <key=value>', 'override a plan key (repeatable): --set base.beta=0.2', collect)
     .option('--dry-run', 'validate and show the runs without running them')
     .option('--timeout <seconds>', 'wall-clock limit per run attempt', positiveInt)
+    .addOption(new Option('--executor <kind>', "where runs execute (default: the plan's executor.kind, else local); slurm: one job array, --max-parallel is its %K").choices(['local', 'slurm']))
     .addOption(new Option('--python <path>', 'use this Python interpreter for the worker').env('DPO_SWEEP_PYTHON'))
     .action(action(async (plan: string, opts) => (await import('./commands/run.js')).runCommand(plan, opts, io)));
 
@@ -63,6 +75,14 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .action(action(async (dir: string, opts) => (await import('./commands/status.js')).statusCommand(dir, opts, io)));
 
   program
+    .command('cancel')
+    .description('cancel the Slurm jobs of a sweep: pending tasks at once, running runs checkpoint first')
+    .argument('<sweep-dir>', 'sweep directory')
+    .option('--now', 'end every task at once (plain scancel: no checkpoint wait)')
+    .option('--wait <seconds>', 'how long running runs get to checkpoint before a plain scancel (default 90)', positiveInt)
+    .action(action(async (dir: string, opts) => (await import('./commands/cancel.js')).cancelCommand(dir, opts, io)));
+
+  program
     .command('setup')
     .description('create the worker virtual environment with the pinned packages (idempotent)')
     .option('--force', 'reinstall even when the pins are unchanged')
@@ -87,6 +107,45 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .description('supervised fine-tuning from a seed config (config_sft.yaml)')
     .requiredOption('--config <yaml>', 'seed config with an sft_training block');
   addSeedOptions(sft, 'sft').action(action(async (opts) => (await import('./commands/seed.js')).seedCommand('sft', opts, io)));
+
+  program
+    .command('rollout')
+    .description("the seed's rollout pipeline: k candidates per prompt, reward-model judge, DPO pairs (rerun to continue)")
+    .requiredOption('--config <yaml>', 'seed config with a rollout block (config_rollout.yaml)')
+    .option('--limit <n>', 'prompts to generate (wins over rollout.limit)', positiveInt)
+    .option('--out <dir>', 'output folder (wins over rollout.output_dir)')
+    .option(
+      '--model-map <map>',
+      'hub id → local dir/file or builtin:<model>: a JSON/YAML file, inline JSON, or id=path,id=path (merged over DPO_SWEEP_MODEL_MAP)',
+    )
+    .option('--set <key=value>', 'override a seed config key (repeatable): --set rollout.k=4', collect)
+    .option('--dry-run', 'validate and print the worker request without running')
+    .option('--cache-dir <dir>', 'cache for built-in models (default ~/.cache/dpo-sweep or DPO_SWEEP_CACHE)')
+    .addOption(new Option('--python <path>', 'use this Python interpreter for the worker').env('DPO_SWEEP_PYTHON'))
+    .action(action(async (opts) => (await import('./commands/rollout.js')).rolloutCommand(opts, io)));
+
+  program
+    .command('generate')
+    .description('outputs of a model for evaluation prompts, in AlpacaEval format (with KL to a reference)')
+    .requiredOption('--model <model>', 'model directory, builtin:<name> or hub id')
+    .requiredOption('--prompts <file>', 'AlpacaEval JSON, HH transcripts, TL;DR posts, a plain list (.json/.txt) or message data')
+    .requiredOption('--out <file>', 'outputs file (.json array or .jsonl)')
+    .option('--n <n>', 'samples per prompt (default 1)', positiveInt)
+    .option('--max-new-tokens <n>', 'tokens per sample (default 512)', positiveInt)
+    .option('--temperature <t>', 'sampling temperature, 0 = greedy (default 0.7)', number)
+    .option('--top-p <p>', 'nucleus sampling (default 0.9)', number)
+    .option('--seed <s>', 'sampling seed (default 42)', nonNegativeInt)
+    .option('--reference <model>', 'reference model: adds each sample\'s KL estimate (sum of log pi - log pi_ref)')
+    .option('--reward-model <model>', 'reward model: adds each sample\'s reward')
+    .option('--generator <name>', 'generator name in the outputs (default: the model\'s name)')
+    .option('--dataset <name>', 'dataset name in the outputs (default: AlpacaEval\'s own, else the prompts file name)')
+    .option('--format <format>', 'prompt format: alpaca | tldr | hh | list | messages | generated | pairs (default: detected)')
+    .option('--split <split>', 'split of a hub dataset or slice of a file (default train)')
+    .option('--limit <n>', 'first N prompts only', positiveInt)
+    .option('--batch-size <n>', 'prompts per generate call (default 8)', positiveInt)
+    .option('--cache-dir <dir>', 'cache for built-in models (default ~/.cache/dpo-sweep or DPO_SWEEP_CACHE)')
+    .addOption(new Option('--python <path>', 'use this Python interpreter for the worker').env('DPO_SWEEP_PYTHON'))
+    .action(action(async (opts) => (await import('./commands/generate.js')).generateCommand(opts, io)));
 
   program
     .command('report')

@@ -2,7 +2,7 @@
  * A run directory: paths, atomic status, append-only events. The runner writes it (the source of
  * truth); the CLI only reads it, except to record a runner crash the runner itself could not.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunSpec } from '../sweep/run-spec.js';
 
@@ -54,7 +54,16 @@ export function runPaths(runDir: string) {
     log: join(runDir, 'worker.log'),
     final: join(runDir, 'final'),
     checkpoints: join(runDir, 'checkpoints'),
+    /** Settings applied on top of spec.json for the next attempt (a stage's model, an OOM retry's batch). */
+    overrides: join(runDir, 'overrides.json'),
   };
+}
+
+/** Record (or clear) the overrides a runner started without a parent (a Slurm task) must apply. */
+export function writeOverrides(runDir: string, overrides: Record<string, unknown> | undefined): void {
+  const path = runPaths(runDir).overrides;
+  if (overrides && Object.keys(overrides).length) writeJsonAtomic(path, overrides);
+  else rmSync(path, { force: true });
 }
 
 /** Write JSON atomically: a reader sees the old file or the new one, never a torn one. */

@@ -10,6 +10,7 @@
 import { PythonBridge } from '../bridge/bridge.js';
 import { workerRoot } from '../setup/python-env.js';
 import type { FromRunner, RunJob, ToRunner, WorkerEvent } from './events.js';
+import { readJson, runPaths } from './run-dir.js';
 import { FACADE, runOne, workerTarget } from './run-one.js';
 
 const python = process.env.DPO_SWEEP_RUNNER_PYTHON;
@@ -43,6 +44,14 @@ async function main(): Promise<number> {
 
   process.on('disconnect', () => void shutdown(0));
   process.on('SIGTERM', () => void shutdown(0));
+  // The parent may have died before the listener above existed (a CLI killed right after forking
+  // us): then 'disconnect' never fires. Check now, and keep checking (an orphan is re-parented).
+  const parent = process.ppid;
+  const orphaned = () => !process.connected || process.ppid !== parent;
+  if (orphaned()) void shutdown(0);
+  setInterval(() => {
+    if (orphaned()) void shutdown(0);
+  }, 500).unref();
   process.on('message', (raw) => {
     const message = raw as ToRunner;
     if (message.type === 'run') {
@@ -112,9 +121,11 @@ async function standalone(bridge: PythonBridge, args: string[]): Promise<number>
     return i >= 0 ? args[i + 1] : undefined;
   };
   const runDir = value('--run-dir')!;
+  const overrides = readJson<Record<string, unknown>>(runPaths(runDir).overrides);
   const job: RunJob = {
     runId: runDir.split('/').filter(Boolean).pop() ?? runDir,
     runDir,
+    ...(overrides ? { overrides } : {}),
     cacheDir: value('--cache-dir') ?? process.env.DPO_SWEEP_CACHE ?? `${runDir}/../../.cache`,
     attempt: Number(value('--attempt') ?? 1),
     resume: true,

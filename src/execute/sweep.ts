@@ -14,6 +14,8 @@ import type { RetryPolicy } from '../schedule/retry.js';
 import { slotNames } from '../schedule/scheduler.js';
 import { STAGE_SFT, stageDependencies, stageRuns } from '../sweep/stages.js';
 import { executeRuns, type ExecuteOptions } from './executor.js';
+import { executeSlurm } from './slurm/executor.js';
+import type { SlurmExecutorConfig } from './slurm/sbatch.js';
 import { acquireLock } from './lock.js';
 import { ensureRunDir, initialStatus, readJson, readStatus, writeJsonAtomic, type RunStatus } from './run-dir.js';
 
@@ -37,6 +39,10 @@ export interface SweepOptions {
   timeoutMs?: number;
   env?: Record<string, string>;
   stopGraceMs?: number;
+  /** Where runs execute (default: the plan's `executor.kind`, else local). */
+  executor?: 'local' | 'slurm';
+  /** The plan's `executor` block (partition, time, setup, …); `runSweep` passes the plan's. */
+  executorConfig?: SlurmExecutorConfig;
 }
 
 export interface SweepResult {
@@ -60,6 +66,7 @@ export async function runSweep(planFile: string, options: SweepOptions): Promise
   const { stages, sweep } = stageRuns(loaded.plan, expandPlan(loaded.plan));
   const retry = options.retry ?? loaded.plan.retries;
   return runSpecs({ name: loaded.plan.name, file: loaded.file, plan: loaded.plan }, sweep, {
+    ...(loaded.plan.executor ? { executorConfig: loaded.plan.executor } : {}),
     ...options,
     ...(retry ? { retry } : {}),
     stages,
@@ -78,6 +85,7 @@ export interface SweepSource {
 export async function runSpecs(source: SweepSource | LoadedPlan, specs: RunSpec[], options: SweepOptions): Promise<SweepResult> {
   const src: SweepSource = 'plan' in source && 'warnings' in source ? { name: source.plan.name, file: source.file, plan: source.plan } : (source as SweepSource);
   const out = resolve(options.out ?? defaultOut(src.name));
+  const executor = options.executor ?? options.executorConfig?.kind ?? 'local';
   mkdirSync(out, { recursive: true });
   const lock = acquireLock(out);
   try {
@@ -102,7 +110,24 @@ export async function runSpecs(source: SweepSource | LoadedPlan, specs: RunSpec[
       runs: [...(options.stages ?? []), ...specs].map((s) => ({ id: s.id, name: s.name, state: 'queued' })),
     });
     const started = Date.now();
-    const execute = (runs: RunSpec[], overridesFor?: ExecuteOptions['overridesFor']) => executeRuns(runs, {
+    const retryOptions =
+      options.retry || options.timeoutMs ? { retry: { ...options.retry, ...(options.timeoutMs ? { timeout_s: options.timeoutMs / 1000 } : {}) } } : {};
+    const execute = (runs: RunSpec[], overridesFor?: ExecuteOptions['overridesFor']) => executor === 'slurm' ? executeSlurm(runs, {
+      out,
+      cacheDir: options.cacheDir ?? defaultCacheDir(),
+      python: options.python,
+      sweepName: src.name,
+      executor: options.executorConfig ?? { kind: 'slurm' },
+      // --max-parallel → %K (else executor.max_concurrent).
+      ...(options.maxParallel ? { maxConcurrent: options.maxParallel } : {}),
+      ...retryOptions,
+      ...(options.listener ? { listener: options.listener } : {}),
+      ...(options.stopSignal ? { stopSignal: options.stopSignal } : {}),
+      ...(options.killSignal ? { killSignal: options.killSignal } : {}),
+      ...(options.env ? { env: options.env } : {}),
+      ...(options.stopGraceMs ? { stopGraceMs: options.stopGraceMs } : {}),
+      ...(overridesFor ? { overridesFor } : {}),
+    }) : executeRuns(runs, {
       out,
       cacheDir: options.cacheDir ?? defaultCacheDir(),
       python: options.python,

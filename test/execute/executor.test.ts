@@ -177,3 +177,36 @@ describe('one worker call through a runner (generate, rollout, …)', () => {
     await expect(callWorker('no_such_function', {}, { python: plainPython(), logPath: join(out, 'call.log') })).rejects.toBeInstanceOf(WorkerCallError);
   });
 });
+
+describe('the standalone runner (a Slurm task)', () => {
+  it('runs the run in its directory with the overrides recorded there', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { mkdirSync } = await import('node:fs');
+    const { expandPlan } = await import('../../src/sweep/expand.js');
+    const { loadPlan } = await import('../../src/plan/load.js');
+    const { writeOverrides, writeJsonAtomic } = await import('../../src/execute/run-dir.js');
+    const out = mkdtempSync(join(tmpdir(), 'standalone-'));
+    const spec = expandPlan((await loadPlan(plan)).plan)[0]!;
+    const dir = join(out, 'runs', spec.id);
+    mkdirSync(dir, { recursive: true });
+    writeJsonAtomic(join(dir, 'spec.json'), spec);
+    writeOverrides(dir, { model: '/models/from-a-stage', training: { batch_size: 2, grad_accum: 2 } });
+    const log = join(out, 'times.jsonl');
+    execFileSync(process.execPath, ['--import', 'tsx', join(repoRoot, 'src/execute/runner.ts'), '--run-dir', dir, '--cache-dir', join(out, 'cache'), '--attempt', '3'], {
+      cwd: repoRoot,
+      env: {
+        ...process.env,
+        DPO_SWEEP_RUNNER_PYTHON: plainPython(),
+        DPO_SWEEP_WORKER_TARGET: fake,
+        FAKE_WORKER: JSON.stringify({ '*': { log_times: log } }),
+      },
+      timeout: 60_000,
+    });
+    const status = readStatus(dir)!;
+    expect(status).toMatchObject({ state: 'succeeded', attempt: 3 });
+    const start = readLog(log).find((r) => r.event === 'start')!;
+    expect([start.batch_size, start.grad_accum]).toEqual([2, 2]);
+    const seen = readJsonl<{ kind: string; model?: string }>(join(dir, 'events.jsonl')).find((e) => e.kind === 'train-begin');
+    expect(seen?.model).toBe('/models/from-a-stage');
+  });
+});

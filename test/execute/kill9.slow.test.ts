@@ -38,6 +38,20 @@ function finished(child: ChildProcess): Promise<{ code: number | null; out: stri
   return new Promise((resolve) => child.on('exit', (code) => resolve({ code, out, err })));
 }
 
+/** Live processes whose environment mentions `dir` (the runners and workers of one trial). */
+function processesOf(dir: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/environ`, 'utf8').includes(dir) && isAlive(Number(entry))) pids.push(Number(entry));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return pids;
+}
+
 /** mulberry32: the trial delays are the same on every run of the test. */
 function rng(seed: number) {
   return () => {
@@ -57,14 +71,19 @@ describe('kill -9 of the CLI at random moments', () => {
       const log = join(out, 'times.jsonl');
       const first = cli(out, log);
       const done = finished(first);
-      const delay = 400 + random() * 2200; // from start-up to the last steps of the sweep
-      await new Promise((r) => setTimeout(r, delay));
+      // Kill at a seeded random point of progress (not of wall time, which depends on load): right
+      // after start-up (before or while runners fork), or after the k-th of the 16 training steps.
+      const k = Math.floor(random() * 15);
+      const steps = () => (existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter((l) => l.includes('"step"')).length : 0);
+      if (k === 0) await new Promise((r) => setTimeout(r, random() * 1500));
+      else await waitFor(() => steps() >= k, 60_000, 10);
+      const delay = k;
       first.kill('SIGKILL');
       await done;
 
       // The orphaned runners notice, checkpoint and exit; the rerun waits for them if needed.
       const second = await finished(cli(out, log));
-      expect(second.code, `trial ${trial} (kill after ${Math.round(delay)} ms): ${second.err}`).toBe(0);
+      expect(second.code, `trial ${trial} (killed after step ${delay}): ${second.err}`).toBe(0);
 
       const runs = readdirSync(join(out, 'runs'));
       expect(runs).toHaveLength(2);
@@ -91,10 +110,11 @@ describe('kill -9 of the CLI at random moments', () => {
         // events.jsonl is readable (a torn last line is dropped, never parsed).
         expect(() => readJsonl(join(out, 'runs', id, 'events.jsonl'))).not.toThrow();
       }
-      // No process of either invocation is left.
+      // No process of either invocation is left: workers that ran, and runners or workers that
+      // never got a run (the CLI died right after forking them).
       const pids = new Set(records.map((r) => r.pid));
-      const gone = await waitFor(() => [...pids].every((p) => !isAlive(p)), 5000);
-      expect(gone, `trial ${trial}: worker processes still alive`).toBe(true);
+      const gone = await waitFor(() => [...pids].every((p) => !isAlive(p)) && processesOf(out).length === 0, 5000);
+      expect(gone, `trial ${trial}: still alive: ${processesOf(out).join(', ')}`).toBe(true);
       expect(existsSync(join(out, '.lock'))).toBe(false);
     }
     // The trials really interrupted runs mid-way (the delays are seeded: this holds on every run).

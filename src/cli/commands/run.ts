@@ -14,6 +14,7 @@ export interface RunCommandOptions {
   python?: string;
   timeout?: number;
   devices?: string;
+  executor?: 'local' | 'slurm';
 }
 
 /** `dpo-sweep <plan>`: validate, set up the worker if needed, run every run, print the summary. */
@@ -30,6 +31,7 @@ export async function runCommand(file: string, opts: RunCommandOptions, io: CliI
       ...(opts.maxParallel ? { maxParallel: opts.maxParallel } : {}),
       ...(devices.length ? { devices } : {}),
       ...(opts.timeout ? { timeoutMs: opts.timeout * 1000 } : {}),
+      ...(opts.executor ? { executor: opts.executor } : {}),
       ...controls,
     }),
   );

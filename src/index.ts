@@ -24,6 +24,8 @@ export {
 } from './sweep/run-spec.js';
 export { runSweep, runSpecs, defaultCacheDir, type SweepOptions, type SweepResult, type SweepSource } from './execute/sweep.js';
 export { executeRuns, type ExecuteOptions } from './execute/executor.js';
+export { executeSlurm } from './execute/slurm/executor.js';
+export { writeReport } from './report/write.js';
 export type { SweepEvent, SweepListener, WorkerEvent } from './execute/events.js';
 export { readStatus, readJsonl, runPaths, type RunStatus, type RunState, type ErrorClass } from './execute/run-dir.js';
 export { decideRetry, RetryPolicySchema, type RetryPolicy } from './schedule/retry.js';

@@ -124,6 +124,7 @@ export const ExecutorSchema = z
     time: z.string().min(1).optional().describe('Slurm time limit per run (e.g. 04:00:00)'),
     mem: z.string().min(1).optional().describe('Slurm memory per run (e.g. 64G)'),
     cpus_per_run: positiveInt.optional().describe('CPU cores per run'),
+    gpus_per_run: positiveInt.optional().describe('GPUs per Slurm task (default: the runs\' resources.gpus_per_run)'),
     max_concurrent: positiveInt.optional().describe('runs at once (Slurm array %N)'),
     extra_sbatch: z.array(z.string()).optional().describe('extra #SBATCH lines'),
     setup: z.array(z.string()).optional().describe('shell lines run before each run (module load, ...)'),

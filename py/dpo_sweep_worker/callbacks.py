@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from typing import Any
 
@@ -68,8 +69,25 @@ class EventCallback(TrainerCallback):
         elif any(k.startswith("eval_") for k in logs):
             host.emit({"kind": "eval", "step": state.global_step, "metrics": logs})
 
+    def _stop_requested(self) -> bool:
+        """A stop request (signal, or the multi-process launcher's stop file), agreed by every rank: all ranks
+        must stop at the same step, or the next collective call would hang."""
+        stop_file = os.environ.get("DPO_SWEEP_STOP_FILE")
+        stop = host.stop_requested() or bool(stop_file and os.path.exists(stop_file))
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            import torch
+
+            flag = torch.tensor([1.0 if stop else 0.0])
+            if dist.get_backend() == "nccl":
+                flag = flag.cuda()
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            stop = bool(flag.item() > 0)
+        return stop
+
     def on_step_end(self, args, state, control, **kwargs):
-        if host.stop_requested() and not self.interrupted:
+        if self._stop_requested() and not self.interrupted:
             self.interrupted = True
             control.should_save = True
             control.should_training_stop = True

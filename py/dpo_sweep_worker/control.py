@@ -103,6 +103,13 @@ class RiskBetaController:
 
       ``u_k = 0`` leaves β exactly unchanged.
 
+    ``exceedance`` (additive option; default ``"ge"`` = the seed): with ``"gt"`` p̂ counts
+    ``M_i > τ`` strictly (seed-spec §7.3), and a **degenerate** adaptive batch — every margin equal,
+    so the batch says nothing about the tail — leaves τ and β unchanged (``count`` still advances,
+    ``p_hat``/``u_k``/``s_k``/``fail`` are None and ``skipped`` counts it). The seed's ``≥`` pushes β
+    up on such a batch whenever the margins sit at τ (e.g. all zero with τ = 0); a bare ``>`` would
+    push it down instead. The trainers use ``"gt"``.
+
     ``W = 0`` is rejected with ``ValueError``: τ₀ needs at least one warm-up batch, and the seed's
     behaviour with W = 0 (τ stays 0.0 forever because the EMA is never created, seed-spec §7.20)
     is a bug, not a mode. Attributes ``tau`` is None until warm-up ends; ``p_hat``, ``u_k``, ``s_k``
@@ -119,7 +126,11 @@ class RiskBetaController:
         gamma: float,
         beta_min: float,
         beta_max: float,
+        exceedance: str = "ge",
     ) -> None:
+        if exceedance not in ("ge", "gt"):
+            raise ValueError(f"exceedance must be 'ge' (M >= tau, the seed) or 'gt' (M > tau), got {exceedance!r}")
+        self.exceedance = exceedance
         self.delta = _real("delta", delta)
         if not 0.0 < self.delta < 1.0:
             raise ValueError(f"delta must be in (0, 1), got {delta!r}")
@@ -157,6 +168,7 @@ class RiskBetaController:
         self.u_k: float | None = None
         self.s_k: float | None = None
         self.fail: bool | None = None
+        self.skipped: int = 0
         self._buffer: list[float] = []
 
     # -- maths --
@@ -174,11 +186,17 @@ class RiskBetaController:
                 self._buffer = []
             return self.beta
 
+        if self.exceedance == "gt" and float(np.max(m)) == float(np.min(m)):
+            # Degenerate batch (no spread): no information about the (1 - δ) tail; skip the update.
+            self.skipped += 1
+            self.p_hat = self.u_k = self.s_k = self.fail = None
+            return self.beta
         lam = self.ema_lambda
         batch_q = float(np.quantile(m, self.quantile_level))
         self.tau = (1.0 - lam) * self.tau + lam * batch_q
         n = int(m.size)
-        p_hat = int(np.count_nonzero(m >= self.tau)) / n
+        exceed = m > self.tau if self.exceedance == "gt" else m >= self.tau
+        p_hat = int(np.count_nonzero(exceed)) / n
         sigma_n = math.sqrt(self.delta * (1.0 - self.delta) / n)
         u_k = (p_hat - self.delta) / sigma_n
         s_k = math.tanh(self.gamma * u_k)
@@ -206,6 +224,7 @@ class RiskBetaController:
             "fail": self.fail,
             "u_k": self.u_k,
             "s_k": self.s_k,
+            "skipped": self.skipped,
         }
 
     # -- checkpointing --
@@ -220,6 +239,7 @@ class RiskBetaController:
             "gamma": self.gamma,
             "beta_min": self.beta_min,
             "beta_max": self.beta_max,
+            "exceedance": self.exceedance,
         }
 
     def state_dict(self) -> dict:
@@ -237,6 +257,7 @@ class RiskBetaController:
             "u_k": self.u_k,
             "s_k": self.s_k,
             "fail": self.fail,
+            "skipped": self.skipped,
         }
 
     def load_state_dict(self, state: dict, strict: bool = True) -> None:
@@ -261,6 +282,7 @@ class RiskBetaController:
         self.u_k = _opt_float(state["u_k"])
         self.s_k = _opt_float(state["s_k"])
         self.fail = None if state["fail"] is None else bool(state["fail"])
+        self.skipped = int(state.get("skipped", 0))
 
 
 # --- β-DPO (seed-spec §1.3, Wu et al. 2024) ---------------------------------------------------------

@@ -62,7 +62,22 @@ def train(request: dict) -> dict:
     `request`: {spec, run_dir, cache_dir, resume, attempt, overrides}. `spec.settings` already has the
     executor's `overrides` applied (a `stage:sft` model resolved to its directory, an out-of-memory
     retry's smaller micro-batch); spec.json on disk keeps the run as planned.
+
+    With `resources.processes_per_run > 1` (and not already inside a distributed launch) the run is
+    trained by that many processes under torchrun (`launch.py`); this process relays rank 0's events.
     """
+    import os
+
+    processes = int((request["spec"]["settings"].get("resources") or {}).get("processes_per_run", 1))
+    if processes > 1 and "WORLD_SIZE" not in os.environ:
+        from .launch import launch
+
+        return launch(request, processes)
+    return run_recipe(request)
+
+
+def run_recipe(request: dict) -> dict:
+    """The recipe for the run's algorithm, in this process (one rank of a multi-process run, or the only one)."""
     algorithm = request["spec"]["settings"]["algorithm"]
     if algorithm == "sft":
         from .recipes import sft
@@ -80,3 +95,44 @@ def warmup(request: dict | None = None) -> dict:
     import trl  # noqa: F401
 
     return {"warm": True}
+
+
+def generate(request: dict) -> dict:
+    """Evaluation outputs in AlpacaEval format (see `generate.run_generate`).
+
+    `request` is one job, or `{"jobs": [job, ...], ...shared}`: the jobs run one after another in
+    this worker (models load once per job, the libraries once), each job's outcome is reported on its
+    own (`{"results": [{"ok": true, "result": ...} | {"ok": false, "error": {...}}]}`), and a stop
+    request skips the jobs not yet started.
+    """
+    from . import host
+    from .generate import run_generate
+
+    jobs = request.get("jobs")
+    if jobs is None:
+        return run_generate(request)
+    shared = {k: v for k, v in request.items() if k != "jobs"}
+    results: list[dict] = []
+    for job in jobs:
+        if host.stop_requested():
+            results.append({"ok": False, "error": {"type": "Interrupted", "message": "stopped before this job started"}})
+            continue
+        try:
+            results.append({"ok": True, "result": run_generate({**shared, **job})})
+        except Exception as exc:  # one job's failure must not lose the others' outputs
+            results.append({"ok": False, "error": {"type": type(exc).__name__, "message": str(exc) or type(exc).__name__}})
+    return {"results": results}
+
+
+def rollout(request: dict) -> dict:
+    """The seed's rollout pipeline: k candidates per prompt, reward-model judge, DPO pairs (see `rollout`)."""
+    from .rollout import run_rollout
+
+    return run_rollout(request)
+
+
+def score(request: dict) -> dict:
+    """Reward-model scores for inline rows or an outputs file (see `reward.score_request`)."""
+    from .reward import score_request
+
+    return score_request(request)

@@ -17,8 +17,10 @@ max_length 128, fp32 on CPU:
 Each round trains every configuration once, in an order rotated from round to round, in this one
 process (timings on shared machines vary between processes). A configuration's step time in a round
 is the median wall time between consecutive optimizer steps, skipping the first `--skip` steps
-(warm-up). Reported: per configuration the median over rounds; per adaptive configuration the median
-[min–max] over rounds of the paired ratio (its step time / trl-sigmoid's step time in the same round).
+(warm-up); the process CPU time of the same steps is reported beside it (with one torch thread it is
+much less sensitive to other work on a shared machine). Reported: per configuration the median over
+rounds; per adaptive configuration the median [min–max] over rounds of the paired ratio (its step
+time / trl-sigmoid's step time in the same round), for wall and for CPU time.
 """
 
 from __future__ import annotations
@@ -39,6 +41,16 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 CONFIGS = ("trl-sigmoid", "dpo", "beta-dpo", "dynamic-beta-dpo")
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def main() -> None:
@@ -75,10 +87,10 @@ def main() -> None:
 
     class StepClock(TrainerCallback):
         def __init__(self):
-            self.times: list[float] = []
+            self.times: list[tuple[float, float]] = []  # (wall, process CPU) at each optimizer step's end
 
         def on_step_end(self, a, state, control, **kw):
-            self.times.append(time.perf_counter())
+            self.times.append((time.perf_counter(), time.process_time()))
 
     settings = {
         "beta": 0.1,
@@ -90,7 +102,7 @@ def main() -> None:
         "training": {"seed": 42},
     }
 
-    def one(config: str, round_dir: Path) -> float:
+    def one(config: str, round_dir: Path) -> tuple[float, float]:
         cfg = DPOConfig(
             output_dir=str(round_dir / "out"), loss_type=["sigmoid"], beta=0.1, max_length=128,
             per_device_train_batch_size=8, max_steps=args.steps, learning_rate=1e-4, lr_scheduler_type="constant",
@@ -108,21 +120,26 @@ def main() -> None:
         clock = StepClock()
         trainer.add_callback(clock)
         trainer.train()
-        gaps = [b - a for a, b in zip(clock.times[args.skip :], clock.times[args.skip + 1 :])]
-        return statistics.median(gaps)
+        kept = clock.times[args.skip :]
+        wall = [b[0] - a[0] for a, b in zip(kept, kept[1:])]
+        cpu = [b[1] - a[1] for a, b in zip(kept, kept[1:])]
+        return statistics.median(wall), statistics.median(cpu)
 
     per_config: dict[str, list[float]] = {c: [] for c in CONFIGS}
+    per_config_cpu: dict[str, list[float]] = {c: [] for c in CONFIGS}
     started = time.time()
     for r in range(args.rounds):
         order = CONFIGS[r % len(CONFIGS) :] + CONFIGS[: r % len(CONFIGS)]
         for config in order:
-            per_config[config].append(one(config, work / f"r{r}-{config}"))
-        print(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{c} {per_config[c][-1] * 1000:.1f} ms" for c in CONFIGS), file=sys.stderr)
+            wall, cpu = one(config, work / f"r{r}-{config}")
+            per_config[config].append(wall)
+            per_config_cpu[config].append(cpu)
+        print(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{c} {per_config[c][-1] * 1000:.1f} ms (CPU {per_config_cpu[c][-1] * 1000:.1f})" for c in CONFIGS), file=sys.stderr)
 
-    base = per_config["trl-sigmoid"]
+    base, base_cpu = per_config["trl-sigmoid"], per_config_cpu["trl-sigmoid"]
     result = {
         "date": time.strftime("%Y-%m-%d"),
-        "machine": f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), Python {platform.python_version()}",
+        "machine": f"{os.cpu_count()} CPUs ({cpu_model()}), Python {platform.python_version()}",
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "trl": trl.__version__},
         "threads": args.threads,
         "rounds": args.rounds,
@@ -136,12 +153,15 @@ def main() -> None:
         "configs": {},
     }
     for config in CONFIGS:
-        times = per_config[config]
+        times, cpu = per_config[config], per_config_cpu[config]
         entry = {"median_ms": statistics.median(times) * 1000, "min_ms": min(times) * 1000, "max_ms": max(times) * 1000,
-                 "steps_per_s": 1.0 / statistics.median(times), "rounds_ms": [t * 1000 for t in times]}
+                 "steps_per_s": 1.0 / statistics.median(times), "rounds_ms": [t * 1000 for t in times],
+                 "cpu_median_ms": statistics.median(cpu) * 1000, "cpu_rounds_ms": [t * 1000 for t in cpu]}
         if config != "trl-sigmoid":
             ratios = [t / b for t, b in zip(times, base)]
             entry.update(ratio_median=statistics.median(ratios), ratio_min=min(ratios), ratio_max=max(ratios))
+            cpu_ratios = [t / b for t, b in zip(cpu, base_cpu)]
+            entry.update(cpu_ratio_median=statistics.median(cpu_ratios), cpu_ratio_min=min(cpu_ratios), cpu_ratio_max=max(cpu_ratios))
         result["configs"][config] = entry
     text = json.dumps(result, indent=2)
     if args.json:

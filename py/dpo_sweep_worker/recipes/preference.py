@@ -1,7 +1,8 @@
 """Preference training, top to bottom: spec → data → models → DPOConfig → trainer → checkpoints → final model.
 
 One recipe for `dpo`, `beta-dpo` and `dynamic-beta-dpo`; the adaptive algorithms differ only in the
-trainer's loss hook and controller (see `trainers.py`).
+trainer's loss hook and controller (see `trainers.py`). Every rank of a multi-process run executes
+this function; only rank 0 writes the run directory's files.
 """
 
 from __future__ import annotations
@@ -14,19 +15,27 @@ from typing import Any
 from .. import host
 from ..callbacks import EventCallback
 from ..data import load_rows, train_eval_split
-from ..runtime import SpecError, quiet_libraries, release_memory, resolve_device, resolve_model, seed_everything
+from ..runtime import quiet_libraries, release_memory, resolve_device, resolve_model, seed_everything
+from .common import (
+    check_hub,
+    check_report_to,
+    dataset_source,
+    is_main_process,
+    last_checkpoint,
+    load_tokenizer,
+    lora_config,
+    push_to_hub,
+    tracker_env,
+    trainer_args,
+    write_debug_samples,
+)
 
-
-def _dataset_source(dataset: dict) -> str:
-    source = dataset.get("path") or dataset.get("name")
-    if not source:
-        raise SpecError("dataset needs a `path` (local JSON/JSONL) or a `name` (Hugging Face dataset id)")
-    return source
+__all__ = ["train", "load_preference_data", "last_checkpoint"]
 
 
 def load_preference_data(dataset: dict, seed: int) -> tuple[list[dict], list[dict] | None, dict]:
     """Train rows, eval rows (or None) and a JSON-able account of what was loaded and dropped."""
-    source = _dataset_source(dataset)
+    source = dataset_source(dataset)
     train = load_rows(source, dataset.get("split", "train"), dataset.get("format"), task="preference")
     report: dict[str, Any] = {"train": train.summary()}
     rows = train.rows
@@ -43,33 +52,33 @@ def load_preference_data(dataset: dict, seed: int) -> tuple[list[dict], list[dic
     return rows, eval_rows, report
 
 
-def last_checkpoint(checkpoints: Path) -> str | None:
-    if not checkpoints.is_dir():
-        return None
-    from transformers.trainer_utils import get_last_checkpoint
-
-    return get_last_checkpoint(str(checkpoints))
-
-
 def train(request: dict) -> dict:
     spec = request["spec"]
     settings = spec["settings"]
     training = settings["training"]
     run_dir = Path(request["run_dir"])
     cache_dir = request["cache_dir"]
+    main = is_main_process()
+    run_dir.mkdir(parents=True, exist_ok=True)
     quiet_libraries()
+
+    from ..trainers import STATE_FILE, build_controller, make_trainer
+
+    # Fail fast on what the spec asks for that cannot work, before loading anything heavy.
+    build_controller(settings)
+    trackers = check_report_to(settings.get("report_to"))
+    hub_target = check_hub(settings.get("hub"))
 
     host.emit({"kind": "phase", "phase": "loading data"})
     rows, eval_rows, data_report = load_preference_data(settings["dataset"], training["seed"])
-    (run_dir / "data.json").write_text(json.dumps(data_report, indent=2))
+    if main:
+        (run_dir / "data.json").write_text(json.dumps(data_report, indent=2))
     host.emit({"kind": "data", **data_report["rows"], "dropped": data_report["train"]["dropped"]})
 
     import torch
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
     from trl import DPOConfig
-
-    from ..trainers import make_trainer
 
     device = resolve_device(training)
     for note in device.notes:
@@ -78,65 +87,55 @@ def train(request: dict) -> dict:
 
     host.emit({"kind": "phase", "phase": "loading models"})
     policy_path = resolve_model(settings["model"], cache_dir)
-    reference_path = resolve_model(settings.get("reference") or settings["model"], cache_dir)
-    tokenizer = AutoTokenizer.from_pretrained(policy_path)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    reference_ref = settings.get("reference") or settings["model"]
+    reference_path = resolve_model(reference_ref, cache_dir)
+    tokenizer, template = load_tokenizer(policy_path)
+    peft = lora_config(settings)
     policy = AutoModelForCausalLM.from_pretrained(policy_path, dtype=device.torch_dtype)
-    reference = AutoModelForCausalLM.from_pretrained(reference_path, dtype=device.torch_dtype)
+    precompute = bool(training["precompute_ref_log_probs"])
+    if reference_path == policy_path and (peft is not None or precompute):
+        # LoRA: the reference is the base model with the adapter disabled. Precomputed log-probs: TRL scores
+        # the data with the still untrained policy before the first step, so no copy is kept in memory.
+        reference = None
+    else:
+        reference = AutoModelForCausalLM.from_pretrained(reference_path, dtype=device.torch_dtype)
 
-    checkpoints = run_dir / "checkpoints"
+    adaptive = settings["algorithm"] != "dpo"
     config = DPOConfig(
-        output_dir=str(checkpoints),
-        loss_type=list(settings["loss_type"]),
-        loss_weights=settings.get("loss_weights"),
+        **trainer_args(settings, run_dir, device, has_eval=bool(eval_rows), trackers=trackers, run_name=spec.get("name")),
+        loss_type=["sigmoid"] if adaptive else list(settings["loss_type"]),
+        loss_weights=None if adaptive else settings.get("loss_weights"),
         beta=settings["beta"],
-        label_smoothing=settings.get("label_smoothing", 0.0),
-        max_length=training["max_length"],
-        per_device_train_batch_size=training["batch_size"],
-        per_device_eval_batch_size=training.get("eval_batch_size") or training["batch_size"],
-        gradient_accumulation_steps=training["grad_accum"],
-        learning_rate=training["learning_rate"],
-        lr_scheduler_type=training["scheduler"],
-        warmup_steps=training["warmup_steps"],
-        max_grad_norm=training["max_grad_norm"],
-        weight_decay=training["weight_decay"],
-        max_steps=training.get("max_steps") or -1,
-        num_train_epochs=training["epochs"],
-        seed=training["seed"],
-        data_seed=training["seed"],
-        logging_steps=training["logging_steps"],
-        save_strategy="steps",
-        save_steps=training["save_steps"],
-        save_total_limit=training["save_total_limit"],
-        eval_strategy="steps" if (eval_rows and training.get("eval_steps")) else "no",
-        eval_steps=training.get("eval_steps"),
+        label_smoothing=0.0 if adaptive else settings.get("label_smoothing", 0.0),
         precompute_ref_log_probs=training["precompute_ref_log_probs"],
-        bf16=device.bf16,
-        fp16=device.fp16,
-        use_cpu=device.kind == "cpu",
-        gradient_checkpointing=device.gradient_checkpointing,
-        report_to="none",
-        disable_tqdm=True,
-        dataloader_num_workers=0,
         remove_unused_columns=False,
     )
 
     host.emit({"kind": "phase", "phase": "preparing trainer"})
-    trainer, extra = make_trainer(
-        settings,
-        model=policy,
-        ref_model=reference,
-        args=config,
-        train_dataset=Dataset.from_list(rows),
-        eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None,
-        processing_class=tokenizer,
-        run_dir=run_dir,
-    )
+    with tracker_env(trackers, run_dir):
+        trainer, extra = make_trainer(
+            settings,
+            run_dir=run_dir,
+            model=policy,
+            ref_model=reference,
+            args=config,
+            train_dataset=Dataset.from_list(rows),
+            eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None,
+            processing_class=tokenizer,
+            peft_config=peft,
+            # reference log-probs shared across runs and sweeps (content-addressed, see refcache.py)
+            ref_cache_dir=cache_dir if precompute else None,
+            ref_identity=reference_path,
+            ref_dtype=device.dtype_name,
+        )
+    for note in trainer.sweep.notes:
+        host.emit({"kind": "warning", "message": note})
+    debug_rows = write_debug_samples(trainer, tokenizer, run_dir, (settings.get("debug") or {}).get("samples", 0), "preference")
     events = EventCallback(extra=extra)
     trainer.add_callback(events)
 
-    resume_from = last_checkpoint(checkpoints) if request.get("resume", True) else None
+    checkpoints = run_dir / "checkpoints"
+    resume_from = last_checkpoint(checkpoints, required=(STATE_FILE,)) if request.get("resume", True) else None
     if resume_from:
         host.emit({"kind": "resume", "checkpoint": os.path.basename(resume_from)})
     host.emit({"kind": "phase", "phase": "training"})
@@ -145,22 +144,34 @@ def train(request: dict) -> dict:
         state = trainer.state
         outcome: dict[str, Any] = {
             "status": "interrupted" if events.interrupted else "succeeded",
+            "algorithm": settings["algorithm"],
             "step": state.global_step,
             "total": state.max_steps,
             "train_loss": result.training_loss,
             "resumed_from": os.path.basename(resume_from) if resume_from else None,
             "device": device.kind,
             "precision": device.dtype_name,
+            "gradient_checkpointing": device.gradient_checkpointing,
+            "chat_template": template,
             "data": data_report["rows"],
+            "controller": trainer.live_values(),
+            "margins_dir": str(run_dir / "margins"),
         }
+        if debug_rows:
+            outcome["debug_samples"] = str(run_dir / "debug_samples.jsonl")
         if not events.interrupted:
             host.emit({"kind": "phase", "phase": "saving"})
             final = run_dir / "final"
             trainer.save_model(str(final))
-            tokenizer.save_pretrained(str(final))
+            if trainer.is_world_process_zero():
+                tokenizer.save_pretrained(str(final))
+            trainer.write_sweep_state(final)
             outcome["final_dir"] = str(final)
             if eval_rows:
                 outcome["eval"] = trainer.evaluate()
+            if hub_target and trainer.is_world_process_zero():
+                host.emit({"kind": "phase", "phase": "pushing to the Hub"})
+                outcome["hub"] = push_to_hub(trainer.model, tokenizer, hub_target)
         outcome["log_history"] = [entry for entry in state.log_history if "loss" in entry][-1:]
         return outcome
     finally:

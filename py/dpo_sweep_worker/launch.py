@@ -1,0 +1,157 @@
+"""Several training processes for one run (`resources.processes_per_run > 1`).
+
+The bridge talks to one Python worker. For a multi-process run that worker (the **parent**) starts
+``torchrun --standalone --nproc_per_node N -m dpo_sweep_worker.launch WORKDIR`` and waits; every rank
+(a **child**) runs the ordinary recipe, so DDP, gathering and checkpointing are the trainer's business:
+
+* ``WORKDIR`` (``run_dir/.launch-*``, removed afterwards) holds ``request.json``; rank 0 appends its
+  progress events to ``events.jsonl``, which the parent relays to the bridge as they come; each rank
+  that ends writes ``outcome-rank<R>.json`` (the result, or the exception's type, message and
+  traceback).
+* A stop request to the parent (SIGTERM/SIGINT: ``host.stop_requested()``) creates ``WORKDIR/stop``;
+  the children's :class:`~dpo_sweep_worker.callbacks.EventCallback` sees it (``DPO_SWEEP_STOP_FILE``),
+  the ranks agree on it with an all-reduce, checkpoint at the same step and return ``interrupted``.
+* The parent re-raises a child's ``SpecError`` / ``DataError`` / ``NonFiniteLossError`` as the same
+  class, so the TypeScript side classifies the failure as it would for one process.
+* torchrun dies with the parent (``PR_SET_PDEATHSIG``); the ranks die with torchrun (``host``'s
+  parent-death watchdog, active in every process that imports it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from . import host
+
+STOP_ENV = "DPO_SWEEP_STOP_FILE"
+_POLL_S = 0.2
+
+
+def _set_pdeathsig() -> None:  # runs in the torchrun child before exec
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except Exception:  # pragma: no cover - best effort (non-Linux)
+        pass
+
+
+def _relay(path: Path, offset: int) -> int:
+    """Emit the complete lines of ``path`` after ``offset``; returns the new offset."""
+    if not path.exists():
+        return offset
+    with open(path, "rb") as f:
+        f.seek(offset)
+        data = f.read()
+    end = data.rfind(b"\n")
+    if end < 0:
+        return offset
+    for line in data[: end + 1].splitlines():
+        if line.strip():
+            try:
+                host.emit(json.loads(line))
+            except json.JSONDecodeError:
+                pass
+    return offset + end + 1
+
+
+def _rebuild(error: dict) -> BaseException:
+    """The exception a child reported, as the same class where the class matters for classification."""
+    from .callbacks import NonFiniteLossError
+    from .data import DataError
+    from .runtime import SpecError
+
+    classes = {"SpecError": SpecError, "DataError": DataError, "NonFiniteLossError": NonFiniteLossError}
+    cls = classes.get(error.get("type", ""))
+    message = error.get("message") or error.get("type") or "unknown error"
+    if cls is not None:
+        return cls(message)
+    return RuntimeError(f"{error.get('type')} in a training process: {message}")
+
+
+def launch(request: dict, processes: int) -> dict:
+    """Run ``request`` in ``processes`` ranks (torchrun, this machine) and return rank 0's outcome."""
+    run_dir = Path(request["run_dir"])
+    run_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".launch-", dir=run_dir))
+    (work / "request.json").write_text(json.dumps(request))
+    events, stop = work / "events.jsonl", work / "stop"
+    package_root = str(Path(__file__).resolve().parents[1])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    env[STOP_ENV] = str(stop)
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
+        "-m", "dpo_sweep_worker.launch", str(work),
+    ]
+    host.emit({"kind": "phase", "phase": f"launching {processes} training processes"})
+    proc = subprocess.Popen(cmd, env=env, preexec_fn=_set_pdeathsig if sys.platform.startswith("linux") else None)
+    offset = 0
+    try:
+        while proc.poll() is None:
+            offset = _relay(events, offset)
+            if host.stop_requested() and not stop.exists():
+                stop.touch()
+            time.sleep(_POLL_S)
+        _relay(events, offset)
+        outcomes = {}
+        for rank in range(processes):
+            path = work / f"outcome-rank{rank}.json"
+            if path.exists():
+                outcomes[rank] = json.loads(path.read_text())
+        first = outcomes.get(0)
+        if first is not None and "result" in first and proc.returncode == 0:
+            return first["result"]
+        for rank in sorted(outcomes):
+            if "error" in outcomes[rank]:
+                raise _rebuild(outcomes[rank]["error"])
+        raise RuntimeError(f"torchrun exited with code {proc.returncode} and no outcome (see worker.log)")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _child(work: Path) -> int:
+    """One rank: run the recipe, report the outcome (rank 0 also streams its events)."""
+    rank = int(os.environ.get("RANK", "0"))
+    request = json.loads((work / "request.json").read_text())
+    if rank == 0:
+        events = open(work / "events.jsonl", "a", encoding="utf-8")
+
+        def emit(text: str) -> None:
+            events.write(text + "\n")
+            events.flush()
+
+        host._emit = emit
+    host._in_call.set()  # a SIGTERM now asks for a checkpoint and a stop, as during a bridge call
+    try:
+        from .facade import run_recipe
+
+        report: dict[str, Any] = {"result": run_recipe(request)}
+        code = 0
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which re-raises it
+        traceback.print_exc()
+        report = {"error": {"type": type(exc).__name__, "module": type(exc).__module__, "message": str(exc),
+                            "traceback": traceback.format_exc()}}
+        code = 1
+    path = work / f"outcome-rank{rank}.json"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(host.to_json(report))
+    os.replace(tmp, path)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(_child(Path(sys.argv[1])))

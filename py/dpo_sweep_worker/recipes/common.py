@@ -1,0 +1,296 @@
+"""What the SFT and preference recipes share: checks that fail fast, TRL config fields, chat template,
+LoRA, trackers, Hub upload, debug samples and checkpoint discovery."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Iterator
+
+from .. import host
+from ..runtime import Device, SpecError
+
+#: seed-spec §3.2 Llama-3 rendering, used only when the tokenizer has no chat template. Assistant
+#: content and its <|eot_id|> sit inside {% generation %} markers, so SFT's assistant-only loss works
+#: with it. BOS comes from the tokenizer (written once, before the first message; TRL tokenises the
+#: rendered text without adding special tokens, so there is exactly one).
+FALLBACK_CHAT_TEMPLATE = (
+    "{%- for message in messages %}"
+    "{%- if loop.first and bos_token %}{{- bos_token }}{%- endif %}"
+    "{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' }}"
+    "{%- if message['role'] == 'assistant' %}"
+    "{%- generation %}{{- message['content'] | trim + '<|eot_id|>' }}{%- endgeneration %}"
+    "{%- else %}"
+    "{{- message['content'] | trim + '<|eot_id|>' }}"
+    "{%- endif %}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{%- endif %}"
+)
+
+#: Tracker name → the package TRL's callback needs (any one of them).
+TRACKER_PACKAGES = {"wandb": ("wandb",), "tensorboard": ("tensorboard", "tensorboardX")}
+
+
+def dataset_source(dataset: dict) -> str:
+    source = dataset.get("path") or dataset.get("name")
+    if not source:
+        raise SpecError("dataset needs a `path` (local JSON/JSONL) or a `name` (Hugging Face dataset id)")
+    return source
+
+
+# --- fail-fast checks ----------------------------------------------------------------------------
+
+
+def check_report_to(report_to: list[str] | None) -> list[str]:
+    """The trackers to pass to TRL; a missing package is a :class:`SpecError` naming it."""
+    trackers = list(report_to or [])
+    for name in trackers:
+        packages = TRACKER_PACKAGES.get(name)
+        if packages is None:
+            raise SpecError(f"report_to: unknown tracker {name!r}; use one of {', '.join(TRACKER_PACKAGES)}")
+        if not any(importlib.util.find_spec(p) is not None for p in packages):
+            raise SpecError(
+                f"report_to: {name} needs the `{packages[0]}` package, which is not installed in the worker's "
+                f"environment (pip install {packages[0]}), or remove {name!r} from report_to"
+            )
+    return trackers
+
+
+def check_hub(hub: dict | None) -> tuple[str, str] | None:
+    """``(model_id, token)`` when ``hub.push`` is set, else None. The token comes from ``HF_TOKEN`` only
+    (never from the spec, never written anywhere); a missing token or model id is a :class:`SpecError`."""
+    hub = hub or {}
+    if not hub.get("push"):
+        return None
+    model_id = hub.get("model_id")
+    if not model_id:
+        raise SpecError("hub.push needs hub.model_id (the target repository, e.g. user/my-model)")
+    token = os.environ.get("HF_TOKEN")
+    if not token:
+        raise SpecError(
+            "hub.push needs a Hugging Face token in the HF_TOKEN environment variable of the worker "
+            "(it is read from the environment only, never from the plan)"
+        )
+    return model_id, token
+
+
+def push_to_hub(model: Any, tokenizer: Any, target: tuple[str, str]) -> str:
+    """Push the final model and tokenizer; the token is passed as an argument, never stored."""
+    model_id, token = target
+    model.push_to_hub(model_id, token=token)
+    tokenizer.push_to_hub(model_id, token=token)
+    return model_id
+
+
+# --- config ----------------------------------------------------------------------------------------
+
+
+def trainer_args(
+    settings: dict, run_dir: Path, device: Device, *, has_eval: bool, trackers: list[str], run_name: str | None = None
+) -> dict:
+    """Fields shared by ``DPOConfig`` and ``SFTConfig``."""
+    training = settings["training"]
+    return dict(
+        output_dir=str(run_dir / "checkpoints"),
+        max_length=training["max_length"],
+        per_device_train_batch_size=training["batch_size"],
+        per_device_eval_batch_size=training.get("eval_batch_size") or training["batch_size"],
+        gradient_accumulation_steps=training["grad_accum"],
+        learning_rate=training["learning_rate"],
+        lr_scheduler_type=training["scheduler"],
+        warmup_steps=training["warmup_steps"],
+        max_grad_norm=training["max_grad_norm"],
+        weight_decay=training["weight_decay"],
+        max_steps=training.get("max_steps") or -1,
+        num_train_epochs=training["epochs"],
+        seed=training["seed"],
+        data_seed=training["seed"],
+        logging_steps=training["logging_steps"],
+        save_strategy="steps",
+        save_steps=training["save_steps"],
+        save_total_limit=training["save_total_limit"],
+        eval_strategy="steps" if (has_eval and training.get("eval_steps")) else "no",
+        eval_steps=training.get("eval_steps"),
+        bf16=device.bf16,
+        fp16=device.fp16,
+        use_cpu=device.kind == "cpu",
+        gradient_checkpointing=device.gradient_checkpointing,
+        report_to=trackers or "none",
+        run_name=run_name,
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        ddp_find_unused_parameters=False,  # every parameter takes part (saves DDP a graph traversal per step)
+    )
+
+
+@contextlib.contextmanager
+def tracker_env(trackers: list[str], run_dir: Path) -> Iterator[None]:
+    """TensorBoard logs go to ``run_dir/tensorboard`` (TRL reads the directory from the environment when the
+    trainer is built); the variable is restored afterwards, so a warm worker's next run is not affected."""
+    if "tensorboard" not in trackers:
+        yield
+        return
+    key = "TENSORBOARD_LOGGING_DIR"
+    before = os.environ.get(key)
+    os.environ[key] = str(run_dir / "tensorboard")
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = before
+
+
+def lora_config(settings: dict):
+    """``peft.LoraConfig`` from ``settings["peft"]``, or None."""
+    spec = settings.get("peft")
+    if not spec:
+        return None
+    from peft import LoraConfig
+
+    target = spec.get("target_modules", "all-linear")
+    return LoraConfig(
+        r=spec.get("r", 16),
+        lora_alpha=spec.get("alpha", 32),
+        lora_dropout=spec.get("dropout", 0.05),
+        target_modules=target if target == "all-linear" else list(target),
+        task_type="CAUSAL_LM",
+    )
+
+
+def ensure_chat_template(tokenizer) -> str:
+    """Keep the tokenizer's chat template; install the seed-spec §3.2 Llama-3 fallback only when it has none.
+    Returns ``"tokenizer"`` or ``"fallback"``."""
+    if getattr(tokenizer, "chat_template", None):
+        return "tokenizer"
+    tokenizer.chat_template = FALLBACK_CHAT_TEMPLATE
+    missing = [t for t in ("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>") if t not in tokenizer.get_vocab()]
+    if missing:
+        host.emit(
+            {
+                "kind": "warning",
+                "message": "the tokenizer has no chat template; using the Llama-3 fallback, but its special tokens "
+                f"{missing} are not in the vocabulary (they will be split into ordinary tokens)",
+            }
+        )
+    return "fallback"
+
+
+def load_tokenizer(path: str):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    template = ensure_chat_template(tokenizer)
+    return tokenizer, template
+
+
+# --- checkpoints ---------------------------------------------------------------------------------
+
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+def last_checkpoint(checkpoints: Path, required: tuple[str, ...] = ()) -> str | None:
+    """The newest **complete** checkpoint folder (``trainer_state.json`` is written last; ``required`` names
+    further files it must hold), or None. A folder left half-written by a kill is skipped."""
+    if not checkpoints.is_dir():
+        return None
+    found = []
+    for p in checkpoints.iterdir():
+        m = _CHECKPOINT.match(p.name)
+        if m and p.is_dir() and (p / "trainer_state.json").exists() and all((p / r).exists() for r in required):
+            found.append((int(m.group(1)), p))
+    return str(max(found)[1]) if found else None
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+# --- debug samples -------------------------------------------------------------------------------
+
+
+def _flags(ids: list[int], tokenizer) -> dict:
+    bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
+    return {
+        "double_bos": bos is not None and len(ids) > 1 and ids[0] == bos and ids[1] == bos,
+        "bos_count": ids.count(bos) if bos is not None else 0,
+        "double_eos": eos is not None and len(ids) > 1 and ids[-1] == eos and ids[-2] == eos,
+    }
+
+
+def _labels(ids: list[int], mask: list[int]) -> list[int]:
+    return [t if m else -100 for t, m in zip(ids, mask)]
+
+
+def write_debug_samples(trainer, tokenizer, run_dir: Path, n: int, task: str) -> int:
+    """Write the first ``n`` tokenised training rows to ``run_dir/debug_samples.jsonl`` (rank 0 only).
+
+    Rows are taken from the trainer's prepared dataset (exactly what TRL trains on). Preference rows:
+    prompt/chosen/rejected ids, and for chosen and rejected the concatenated ``input_ids``,
+    ``attention_mask``, ``completion_mask`` and ``labels`` (-100 outside the completion), plus the
+    decoded prompt and completions. SFT rows: ``input_ids``, ``labels`` (TRL's: -100 outside assistant
+    turns), ``assistant_masks`` and the decoded full text and trained (assistant) text. Each record has ``double_bos``/``double_eos`` flags;
+    a warning event is sent when any is set. Returns the number of rows written.
+    """
+    if n <= 0 or not trainer.is_world_process_zero():
+        return 0
+    dataset = trainer.train_dataset
+    count = min(n, len(dataset))
+    out = run_dir / "debug_samples.jsonl"
+    problems = 0
+    with open(out, "w", encoding="utf-8") as f:
+        for index in range(count):
+            row = dataset[index]
+            if task == "sft":
+                ids = list(row["input_ids"])
+                if row.get("labels") is not None:  # TRL folds assistant_masks into labels
+                    labels = list(row["labels"])
+                else:
+                    labels = _labels(ids, list(row.get("assistant_masks") or [1] * len(ids)))
+                record = {
+                    "index": index,
+                    "input_ids": ids,
+                    "attention_mask": [1] * len(ids),
+                    "labels": labels,
+                    "assistant_masks": [int(t != -100) for t in labels],
+                    "text": tokenizer.decode(ids),
+                    "trained_text": tokenizer.decode([t for t in labels if t != -100]),
+                    "trained_tokens": sum(t != -100 for t in labels),
+                    **_flags(ids, tokenizer),
+                }
+                problems += record["double_bos"] or record["double_eos"]
+            else:
+                prompt = list(row["prompt_ids"])
+                record = {
+                    "index": index,
+                    "prompt_ids": prompt,
+                    "prompt_text": tokenizer.decode(prompt),
+                }
+                for side in ("chosen", "rejected"):
+                    completion = list(row[f"{side}_ids"])
+                    ids = prompt + completion
+                    completion_mask = [0] * len(prompt) + [1] * len(completion)
+                    record[f"{side}_ids"] = completion
+                    record[f"{side}_input_ids"] = ids
+                    record[f"{side}_attention_mask"] = [1] * len(ids)
+                    record[f"{side}_completion_mask"] = completion_mask
+                    record[f"{side}_labels"] = _labels(ids, completion_mask)
+                    record[f"{side}_text"] = tokenizer.decode(completion)
+                    flags = _flags(ids, tokenizer)
+                    record[f"{side}_double_bos"] = flags["double_bos"]
+                    record[f"{side}_double_eos"] = flags["double_eos"]
+                    record[f"{side}_bos_count"] = flags["bos_count"]
+                    problems += flags["double_bos"] or flags["double_eos"]
+                if trainer.args.max_length is not None:
+                    record["truncated"] = max(len(record["chosen_input_ids"]), len(record["rejected_input_ids"])) > trainer.args.max_length
+            f.write(json.dumps(record) + "\n")
+    if problems:
+        host.emit({"kind": "warning", "message": f"debug samples: {problems} rows with a doubled BOS or EOS ({out})"})
+    return count

@@ -120,7 +120,7 @@ export const DynamicBetaSchema = z
     warmup: z.number().int().positive().default(120).describe('controller updates that only collect margins for τ₀'),
     alpha: z.number().nonnegative().default(0.005).describe('step size of log β per update'),
     gamma: z.number().nonnegative().default(2.0).describe('s = tanh(γ·u)'),
-    beta_min: z.number().nonnegative().default(0.0).describe('lower clip of β'),
+    beta_min: z.number().nonnegative().default(0.001).describe('lower clip of β (0 would let β reach 0, where DPO has no gradient: the worker then uses 1e-3·β₀ and warns)'),
     beta_max: z.number().positive().default(2.0).describe('upper clip of β'),
   })
   .describe('risk-based dynamic β (algorithm dynamic-beta-dpo)');

@@ -170,8 +170,8 @@ describe('rules', () => {
     // Not a dynamic run: the bounds mean nothing (dynamicBetaKeysOnlyWithDynamicBeta reports the block).
     expect(dynamicBetaBounds(plan({ base: { ...data, beta: 3 } }))).toEqual([]);
     const [above] = dynamicBetaBounds(plan({ base: { ...dyn, beta: 3 } }));
-    expect(above).toEqual({ code: 'dynamic-beta-bounds', betaMin: 0, beta: 3, betaMax: 2, path: ['base', 'beta'] });
-    expect(issueMessage(above!)).toBe('dynamic β needs 0 <= dynamic_beta.beta_min <= beta <= dynamic_beta.beta_max; this run has beta_min 0, beta 3, beta_max 2');
+    expect(above).toEqual({ code: 'dynamic-beta-bounds', betaMin: 0.001, beta: 3, betaMax: 2, path: ['base', 'beta'] });
+    expect(issueMessage(above!)).toBe('dynamic β needs 0 <= dynamic_beta.beta_min <= beta <= dynamic_beta.beta_max; this run has beta_min 0.001, beta 3, beta_max 2');
     // Written together: the bound.
     expect(brief(dynamicBetaBounds(plan({ base: { ...dyn, beta: 0.1, dynamic_beta: { beta_min: 0.2 } } })))).toEqual(['dynamic-beta-bounds @ base.dynamic_beta.beta_min']);
     // A grid value of beta that crosses the base bound: at the grid value, once per spot.

@@ -49,6 +49,8 @@ export interface RunJob {
   timeoutMs?: number;
   /** Settings the worker applies on top of spec.json (stage model paths, an OOM retry's micro-batch). */
   overrides?: Record<string, unknown>;
+  /** How many runs of the sweep share this run's reference log-probs (`precompute_ref_log_probs: auto`). */
+  refSharing?: number;
 }
 
 export function isFailure(errorClass: ErrorClass | null): boolean {

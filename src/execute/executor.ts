@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { decideRetry, RetryPolicySchema, type RetryPolicy } from '../schedule/retry.js';
 import { pickNext, type Pending } from '../schedule/scheduler.js';
 import type { RunSpec } from '../sweep/run-spec.js';
+import { referenceSharing } from '../sweep/sharing.js';
 import type { FromRunner, RunJob, SweepListener, ToRunner, WorkerEvent } from './events.js';
 import { readRunLock, waitForRunLock } from './run-lock.js';
 import {
@@ -158,6 +159,7 @@ export async function executeRuns(specs: RunSpec[], opts: ExecuteOptions): Promi
   const emit: SweepListener = opts.listener ?? (() => undefined);
   const policy = RetryPolicySchema.parse(opts.retry ?? {});
   const byId = new Map(specs.map((s) => [s.id, s]));
+  const sharing = referenceSharing(specs);
   const statuses = new Map<string, RunStatus>();
   const pending: Pending[] = [];
   const gpu = opts.slots.every(isGpuSlot);
@@ -217,7 +219,7 @@ export async function executeRuns(specs: RunSpec[], opts: ExecuteOptions): Promi
     const runner = await runnerFor(slots);
     const dir = runDirOf(opts.out, spec.id);
     await waitForRunLock(dir, (opts.stopGraceMs ?? 60_000) + 10_000, killGroup);
-    const status = await runOnRunner(runner, spec, opts, emit, shapes.get(spec.id));
+    const status = await runOnRunner(runner, spec, opts, emit, shapes.get(spec.id), sharing.get(spec.id) ?? 1);
     statuses.set(spec.id, status);
     for (const s of slots) free.add(s);
     if (status.state === 'failed' && !stopping) {
@@ -283,6 +285,7 @@ async function runOnRunner(
   opts: ExecuteOptions,
   emit: SweepListener,
   shape: { batch_size: number; grad_accum: number } | undefined,
+  refSharing: number,
 ): Promise<RunStatus> {
   const dir = runDirOf(opts.out, spec.id);
   const previous = readStatus(dir);
@@ -294,6 +297,7 @@ async function runOnRunner(
     cacheDir: opts.cacheDir,
     attempt,
     resume: true,
+    refSharing,
     ...(overrides ? { overrides } : {}),
     ...(opts.retry?.timeout_s ? { timeoutMs: opts.retry.timeout_s * 1000 } : {}),
   };

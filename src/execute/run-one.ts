@@ -145,6 +145,7 @@ async function execute(
         resume: job.resume,
         attempt: job.attempt,
         overrides: job.overrides ?? {},
+        ref_sharing: job.refSharing ?? 1,
       },
       {
         logPath: paths.log,

@@ -81,8 +81,11 @@ export const TrainingSchema = z
       .union([z.boolean(), z.literal('auto')])
       .default('auto')
       .describe('auto = on for CUDA, off on CPU'),
-    /** Run the reference once over the data and reuse its log-probs (shared across runs through the cache). */
-    precompute_ref_log_probs: z.boolean().default(false).describe('precompute reference log-probs once'),
+    /** Run the reference once over the data and reuse its log-probs (shared across runs and sweeps through the cache). */
+    precompute_ref_log_probs: z
+      .union([z.boolean(), z.literal('auto')])
+      .default('auto')
+      .describe('reference log-probs computed once and shared through the cache; auto = when other runs share the reference and data, or the run sees at least half the rows'),
     seed: z.number().int().nonnegative().default(42).describe('training seed'),
     /** Checkpoint cadence in optimizer steps (execution detail: not part of the run id). */
     save_steps: positiveInt.default(100).describe('checkpoint every N optimizer steps'),

@@ -52,6 +52,21 @@ def load_preference_data(dataset: dict, seed: int) -> tuple[list[dict], list[dic
     return rows, eval_rows, report
 
 
+def decide_precompute(training: dict, rows: int, sharing: int, settings: dict) -> bool:
+    """`precompute_ref_log_probs: auto`: precompute (and share through the cache) when other runs of the
+    sweep use the same reference and data, or when this run sees at least half of the rows anyway; a
+    short run over a big dataset keeps the live reference (precomputing would score rows it never uses)."""
+    value = training.get("precompute_ref_log_probs", "auto")
+    if value != "auto":
+        return bool(value)
+    if sharing >= 2:
+        return True
+    processes = int((settings.get("resources") or {}).get("processes_per_run", 1))
+    global_batch = training["batch_size"] * training["grad_accum"] * processes
+    seen = training["max_steps"] * global_batch if training.get("max_steps") else training.get("epochs", 1) * rows
+    return seen >= 0.5 * rows
+
+
 def train(request: dict) -> dict:
     spec = request["spec"]
     settings = spec["settings"]
@@ -92,7 +107,8 @@ def train(request: dict) -> dict:
     tokenizer, template = load_tokenizer(policy_path)
     peft = lora_config(settings)
     policy = AutoModelForCausalLM.from_pretrained(policy_path, dtype=device.torch_dtype)
-    precompute = bool(training["precompute_ref_log_probs"])
+    precompute = decide_precompute(training, len(rows), int(request.get("ref_sharing", 1)), settings)
+    host.emit({"kind": "reference", "precompute": precompute, "sharing": int(request.get("ref_sharing", 1))})
     if reference_path == policy_path and (peft is not None or precompute):
         # LoRA: the reference is the base model with the adapter disabled. Precomputed log-probs: TRL scores
         # the data with the still untrained policy before the first step, so no copy is kept in memory.
@@ -107,7 +123,7 @@ def train(request: dict) -> dict:
         loss_weights=None if adaptive else settings.get("loss_weights"),
         beta=settings["beta"],
         label_smoothing=0.0 if adaptive else settings.get("label_smoothing", 0.0),
-        precompute_ref_log_probs=training["precompute_ref_log_probs"],
+        precompute_ref_log_probs=precompute,
         remove_unused_columns=False,
     )
 

@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "py"))
 
-from dpo_sweep_worker.data import synthetic  # noqa: E402
+from dpo_sweep_worker.data import quickstart, synthetic  # noqa: E402
 
 OUT = ROOT / "configs" / "data"
 
@@ -33,7 +33,9 @@ def main() -> int:
     args = parser.parse_args()
 
     stale = []
-    for name, rows in synthetic.generate(args.seed).items():
+    files = dict(synthetic.generate(args.seed))
+    files.update({f"quickstart/{name}": rows for name, rows in quickstart.generate_quickstart(args.seed).items()})
+    for name, rows in files.items():
         text = render(rows)
         path = OUT / name
         if args.check:

@@ -37,9 +37,14 @@ export async function runWithProgress(io: CliIO, start: (controls: SweepControls
     await renderer.done();
     io.out('');
     io.out(summaryTable(result.statuses));
+    const stageFailures = (result as { stageFailures?: string[] }).stageFailures ?? [];
+    for (const f of stageFailures) io.out(`stage failed: ${f}`);
+    const report = (result as { report?: string[] }).report ?? [];
+    const html = report.find((f) => f.endsWith('.html'));
+    if (html) io.out(`report: ${html}`);
     io.out(`sweep directory: ${result.out}`);
     const unfinished = result.statuses.some((s) => s.state !== 'succeeded');
-    return result.failed.length || unfinished ? 1 : 0;
+    return result.failed.length || unfinished || stageFailures.length ? 1 : 0;
   } finally {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);

@@ -17,6 +17,8 @@ export type SweepEvent =
   | { kind: 'run-event'; id: string; name: string; event: WorkerEvent }
   | { kind: 'run-end'; id: string; name: string; status: RunStatus }
   | { kind: 'setup'; message: string }
+  /** Progress of the stages after training (eval generations, judgments, the report). */
+  | { kind: 'stage'; stage: 'eval' | 'judge' | 'report'; message: string }
   | { kind: 'sweep-end'; statuses: RunStatus[]; durationMs: number };
 
 export type SweepListener = (event: SweepEvent) => void;

@@ -47,7 +47,10 @@ export interface SweepOptions {
 
 export interface SweepResult {
   out: string;
+  /** Every run: the stage runs first, then the sweep's. */
   specs: RunSpec[];
+  /** The stage runs (`stages.sft`), also in `specs`. */
+  stages: RunSpec[];
   statuses: RunStatus[];
   failed: RunStatus[];
 }
@@ -172,7 +175,7 @@ export async function runSpecs(source: SweepSource | LoadedPlan, specs: RunSpec[
     }
     const statuses = [...stageStatuses, ...specs.map((s) => sweepStatuses.get(s.id)!)];
     options.listener?.({ kind: 'sweep-end', statuses, durationMs: Date.now() - started });
-    return { out, specs: [...(options.stages ?? []), ...specs], statuses, failed: statuses.filter((s) => s.state === 'failed') };
+    return { out, specs: [...(options.stages ?? []), ...specs], stages: options.stages ?? [], statuses, failed: statuses.filter((s) => s.state === 'failed') };
   } finally {
     lock.release();
   }

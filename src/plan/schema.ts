@@ -95,7 +95,9 @@ export const EvalSchema = z
   .strictObject({
     prompts: z.string().min(1).optional().describe("prompt file or dataset id (default: the dataset's eval split)"),
     max_new_tokens: positiveInt.optional().describe('tokens generated per prompt'),
-    temperature: z.number().nonnegative().optional().describe('sampling temperature (0 = greedy)'),
+    temperature: z.number().nonnegative().optional().describe('sampling temperature (0 = greedy; default 0.7)'),
+    top_p: z.number().gt(0).max(1).optional().describe('nucleus sampling (default 0.9)'),
+    seed: nonNegativeInt.optional().describe('sampling seed, the same for every run (default 42)'),
     n: positiveInt.optional().describe('completions per prompt'),
   })
   .describe('generation after training, per run');

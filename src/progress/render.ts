@@ -22,6 +22,7 @@ export function lineRenderer(write: (line: string) => void, everyMs = 10_000): R
       return;
     }
     if (event.kind === 'setup') return write(event.message);
+    if (event.kind === 'stage') return write(`[${event.stage}] ${event.message}`);
     if (event.kind === 'sweep-end') return;
     const view = views.get(event.id) ?? emptyView(event.id, event.name);
     views.set(event.id, view);
@@ -128,6 +129,11 @@ export async function listrRenderer(): Promise<Renderer> {
       return;
     }
     if (event.kind === 'setup') return;
+    if (event.kind === 'stage') {
+      // After training: listr has drawn its last frame, plain lines from here on.
+      void listrDone.then(() => process.stderr.write(`[${event.stage}] ${event.message}\n`));
+      return;
+    }
     apply(event);
   };
   return { listener, done: () => listrDone };

@@ -20,7 +20,7 @@ import { readStatus } from '../execute/run-dir.js';
 import type { Plan } from '../plan/schema.js';
 import type { RunSpec } from '../sweep/run-spec.js';
 import { STAGE_SFT } from '../sweep/stages.js';
-import { runRolloutJob, type RolloutProgress, type WorkerCall } from './manager.js';
+import { readRolloutState, requestHash, runRolloutJob, type RolloutProgress, type WorkerCall } from './manager.js';
 
 export type EvalConfig = NonNullable<Plan['eval']>;
 
@@ -112,11 +112,19 @@ function request(config: EvalConfig, opts: EvalStageOptions, fields: Record<stri
     n: config.n ?? EVAL_DEFAULTS.n,
     max_new_tokens: config.max_new_tokens ?? EVAL_DEFAULTS.max_new_tokens,
     temperature: config.temperature ?? EVAL_DEFAULTS.temperature,
-    top_p: EVAL_DEFAULTS.top_p,
-    seed: opts.seed ?? EVAL_DEFAULTS.seed,
+    top_p: config.top_p ?? EVAL_DEFAULTS.top_p,
+    seed: config.seed ?? opts.seed ?? EVAL_DEFAULTS.seed,
     cache_dir: opts.cacheDir,
     ...fields,
   };
+}
+
+/** An outputs file that exists and was made with this very request (sampling settings, prompts, model). */
+function upToDate(out: string, req: Record<string, unknown>): boolean {
+  if (!existsSync(out)) return false;
+  const job = readRolloutState(path.dirname(out)).jobs?.eval;
+  // Outputs written without a state file (by hand, or an older version) are kept as they are.
+  return job === undefined || (job.status === 'complete' && job.request_hash === requestHash(req));
 }
 
 /** The jobs still to do, and an outcome for every run or baseline that needs none. Reads only. */
@@ -135,10 +143,6 @@ export function planEvalJobs(sweepDir: string, specs: readonly RunSpec[], config
       continue;
     }
     succeeded.push(spec);
-    if (existsSync(out)) {
-      outcomes.push({ ...base, status: 'exists' });
-      continue;
-    }
     const prompts = promptsFor(spec, config, planDir);
     if ('skip' in prompts) {
       outcomes.push({ ...base, status: 'skipped', reason: prompts.skip });
@@ -146,7 +150,12 @@ export function planEvalJobs(sweepDir: string, specs: readonly RunSpec[], config
     }
     const model = status.final_dir ?? join(dir, 'final');
     const reference = resolveModelRef(sweepDir, spec.settings.reference ?? spec.settings.model);
-    jobs.push({ ...base, dir: path.dirname(out), request: request(config, opts, { model, reference, ...prompts, out, generator: spec.name }) });
+    const req = request(config, opts, { model, reference, ...prompts, out, generator: spec.name });
+    if (upToDate(out, req)) {
+      outcomes.push({ ...base, status: 'exists' });
+      continue;
+    }
+    jobs.push({ ...base, dir: path.dirname(out), request: req });
   }
 
   const baseline = opts.judgeBaseline;
@@ -159,11 +168,12 @@ export function planEvalJobs(sweepDir: string, specs: readonly RunSpec[], config
       const status = readStatus(join(sweepDir, 'runs', stage.id));
       const prompts = first ? promptsFor(first, config, planDir) : { skip: 'no run succeeded' };
       if (status?.state !== 'succeeded') outcomes.push({ ...base, status: 'skipped', reason: `stage run ${status?.state ?? 'not started'}` });
-      else if (existsSync(out)) outcomes.push({ ...base, status: 'exists' });
       else if ('skip' in prompts) outcomes.push({ ...base, status: 'skipped', reason: prompts.skip });
       else {
         const model = status.final_dir ?? join(sweepDir, 'runs', stage.id, 'final');
-        jobs.push({ ...base, dir: path.dirname(out), request: request(config, opts, { model, reference: model, ...prompts, out, generator: stage.name }) });
+        const req = request(config, opts, { model, reference: model, ...prompts, out, generator: stage.name });
+        if (upToDate(out, req)) outcomes.push({ ...base, status: 'exists' });
+        else jobs.push({ ...base, dir: path.dirname(out), request: req });
       }
     }
   } else if (baseline === 'reference') {
@@ -176,9 +186,12 @@ export function planEvalJobs(sweepDir: string, specs: readonly RunSpec[], config
       const out = evalOutputsPath(sweepDir, key, 'baseline');
       const base = { key, name: 'reference', kind: 'baseline' as const, out };
       const prompts = promptsFor(spec, config, planDir);
-      if (existsSync(out)) outcomes.push({ ...base, status: 'exists' });
-      else if ('skip' in prompts) outcomes.push({ ...base, status: 'skipped', reason: prompts.skip });
-      else jobs.push({ ...base, dir: path.dirname(out), request: request(config, opts, { model: ref, reference: ref, ...prompts, out, generator: 'reference' }) });
+      if ('skip' in prompts) outcomes.push({ ...base, status: 'skipped', reason: prompts.skip });
+      else {
+        const req = request(config, opts, { model: ref, reference: ref, ...prompts, out, generator: 'reference' });
+        if (upToDate(out, req)) outcomes.push({ ...base, status: 'exists' });
+        else jobs.push({ ...base, dir: path.dirname(out), request: req });
+      }
     }
   }
   return { jobs, outcomes };

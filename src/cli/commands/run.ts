@@ -1,4 +1,5 @@
-import { defaultCacheDir, runSweep } from '../../execute/sweep.js';
+import { defaultCacheDir } from '../../execute/sweep.js';
+import { runPlan } from '../../pipeline.js';
 import { detectGpus, parseDevices } from '../../setup/devices.js';
 import { ensureWorker } from '../../setup/python-env.js';
 import type { CliIO } from '../io.js';
@@ -23,7 +24,7 @@ export async function runCommand(file: string, opts: RunCommandOptions, io: CliI
   const devices = opts.devices !== undefined ? parseDevices(opts.devices) : await detectGpus(io.env);
   const python = await ensureWorker({ ...(opts.python ? { python: opts.python } : {}), log: (l) => io.err(`setup: ${l}`) }, io.env);
   return runWithProgress(io, (controls) =>
-    runSweep(file, {
+    runPlan(file, {
       python,
       sets: opts.set ?? [],
       cacheDir: opts.cacheDir ?? defaultCacheDir(io.env),

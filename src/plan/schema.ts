@@ -98,6 +98,7 @@ export const EvalSchema = z
     temperature: z.number().nonnegative().optional().describe('sampling temperature (0 = greedy; default 0.7)'),
     top_p: z.number().gt(0).max(1).optional().describe('nucleus sampling (default 0.9)'),
     seed: nonNegativeInt.optional().describe('sampling seed, the same for every run (default 42)'),
+    limit: positiveInt.optional().describe('use only the first N prompts'),
     n: positiveInt.optional().describe('completions per prompt'),
   })
   .describe('generation after training, per run');

@@ -114,6 +114,7 @@ function request(config: EvalConfig, opts: EvalStageOptions, fields: Record<stri
     temperature: config.temperature ?? EVAL_DEFAULTS.temperature,
     top_p: config.top_p ?? EVAL_DEFAULTS.top_p,
     seed: config.seed ?? opts.seed ?? EVAL_DEFAULTS.seed,
+    ...(config.limit ? { limit: config.limit } : {}),
     cache_dir: opts.cacheDir,
     ...fields,
   };

@@ -30,8 +30,6 @@ import logging
 import math
 import os
 import random
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -298,19 +296,9 @@ def ensure_tiny_reward(cache_dir: str | os.PathLike, seed: int = 0) -> str:
     if final.is_dir():
         return str(final)
     cache.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=cache))
-    try:
-        build_tiny_reward_model(tmp, cache_dir=cache, seed=seed)
-        os.chmod(tmp, 0o755)
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not final.is_dir():
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return str(final)
+    from .tiny import build_atomically
+
+    return build_atomically(final, lambda tmp: build_tiny_reward_model(tmp, cache_dir=cache, seed=seed))
 
 
 def _pair_rows(tokenizer, rows: list[dict]) -> list[tuple[list[int], list[int]]]:

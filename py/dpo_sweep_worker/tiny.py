@@ -242,6 +242,25 @@ def tiny_dir_name(name: str = "tiny-llama", seed: int = 0) -> str:
     return f"{name}-s{seed}-{recipe_hash(recipe, corpus_lines())}"
 
 
+def build_atomically(final: Path, build) -> str:
+    """Run ``build(tmp)`` in a temporary sibling of *final*, then rename it into place in one step: a
+    crash never leaves a half-written model under the final name, and a concurrent builder that loses
+    the race discards its copy (identical) and returns the winner's."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=final.parent))
+    try:
+        build(tmp)
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; the cache is shared like any model dir
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not final.is_dir():
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return str(final)
+
+
 def ensure_tiny(cache_dir: str | os.PathLike, name: str = "tiny-llama", seed: int = 0) -> str:
     """Return ``<cache_dir>/<name>-s<seed>-<hash>``, building it first if it is not there yet.
 
@@ -257,20 +276,7 @@ def ensure_tiny(cache_dir: str | os.PathLike, name: str = "tiny-llama", seed: in
         return str(final)
     cache.mkdir(parents=True, exist_ok=True)
     _remove_stale_tmp(cache)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=cache))
-    try:
-        build_tiny(tmp, seed=seed, **PRESETS[name])
-        os.chmod(tmp, 0o755)  # mkdtemp makes it private; the cache is shared like any model dir
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not final.is_dir():
-                raise
-            # Another process finished first; its copy is identical.
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return str(final)
+    return build_atomically(final, lambda tmp: build_tiny(tmp, seed=seed, **PRESETS[name]))
 
 
 def _remove_stale_tmp(cache: Path) -> None:

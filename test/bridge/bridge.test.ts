@@ -18,7 +18,13 @@ import {
 import { isAlive, plainPython, pyRoot, repoRoot, waitFor } from '../helpers/python.js';
 
 const fixture = join(repoRoot, 'test/fixtures/python/bridge_fixture.py');
+const callLog = join(mkdtempSync(join(tmpdir(), 'bridge-calls-')), 'worker.log');
 let bridge: PythonBridge;
+
+/** A fixture call; Python's output (tracebacks included) goes to a log, not the test output. */
+function call<T = unknown>(fn: string, request: unknown, options: Parameters<PythonBridge['call']>[3] = {}): Promise<T> {
+  return bridge.call<T>(fixture, fn, request, { logPath: callLog, ...options });
+}
 
 beforeAll(() => {
   // A hidden timeout would bite here: the bridge must override pythonia's REQ_TIMEOUT.
@@ -41,7 +47,7 @@ async function rejection(p: Promise<unknown>): Promise<{ error: any; ms: number 
 
 describe('Python exceptions', () => {
   it('arrive as a typed error with type, message and traceback', async () => {
-    const { error } = await rejection(bridge.call(fixture, 'raise_value_error', { value: 7 }));
+    const { error } = await rejection(call('raise_value_error', { value: 7 }));
     expect(error).toBeInstanceOf(PythonError);
     expect(error.pythonType).toBe('ValueError');
     expect(error.message).toContain('ValueError: bad value: 7');
@@ -50,7 +56,7 @@ describe('Python exceptions', () => {
   });
 
   it('never have an empty message, even when Python gives none', async () => {
-    const { error } = await rejection(bridge.call(fixture, 'raise_empty', {}));
+    const { error } = await rejection(call('raise_empty', {}));
     expect(error).toBeInstanceOf(PythonError);
     expect(error.pythonType).toBe('RuntimeError');
     expect(error.message.length).toBeGreaterThan(10);
@@ -58,7 +64,7 @@ describe('Python exceptions', () => {
 
   it('leave the worker usable', async () => {
     const before = await bridge.pid();
-    await rejection(bridge.call(fixture, 'raise_value_error', {}));
+    await rejection(call('raise_value_error', {}));
     const reply = await bridge.call<{ pid: number }>(fixture, 'echo', { x: 1 });
     expect(reply.pid).toBe(before);
   });
@@ -71,7 +77,7 @@ describe('a Python process that dies during a call', () => {
     ['os_exit', { signal: null, exitCode: 3 }],
   ])('%s rejects within 2 s with the exit code or signal, then a fresh worker serves', async (fn, expected) => {
     const oldPid = await bridge.pid();
-    const { error, ms } = await rejection(bridge.call(fixture, fn, { code: 3, delay: 0.1 }));
+    const { error, ms } = await rejection(call(fn, { code: 3, delay: 0.1 }));
     expect(error).toBeInstanceOf(WorkerExitError);
     expect(error.signal).toBe(expected.signal);
     expect(error.exitCode).toBe(expected.exitCode);
@@ -85,7 +91,7 @@ describe('a Python process that dies during a call', () => {
 
   it('sys.exit() inside a call is reported with its code and does not kill the worker', async () => {
     const pid = await bridge.pid();
-    const { error, ms } = await rejection(bridge.call(fixture, 'sys_exit', { code: 2 }));
+    const { error, ms } = await rejection(call('sys_exit', { code: 2 }));
     expect(error).toBeInstanceOf(PythonError);
     expect(error.pythonType).toBe('SystemExit');
     expect(error.message).toContain('exit code 2');
@@ -95,9 +101,9 @@ describe('a Python process that dies during a call', () => {
 
   it('killed from outside (OOM killer, kill -9) rejects within 2 s', async () => {
     const pid = await bridge.pid();
-    const call = bridge.call(fixture, 'sleep', { seconds: 30 });
+    const pending = call('sleep', { seconds: 30 });
     setTimeout(() => process.kill(pid, 'SIGKILL'), 200);
-    const { error, ms } = await rejection(call);
+    const { error, ms } = await rejection(pending);
     expect(error).toBeInstanceOf(WorkerExitError);
     expect(error.signal).toBe('SIGKILL');
     expect(ms).toBeLessThan(2200);
@@ -108,12 +114,12 @@ describe('JSON only', () => {
   it('NaN and Infinity in a result never crash Node', async () => {
     const reply = await bridge.call<Record<string, unknown>>(fixture, 'nan_result', {});
     expect(reply).toEqual({ nan: 'NaN', inf: 'Infinity', ninf: '-Infinity', nested: [1, 'NaN'] });
-    expect(await bridge.call(fixture, 'bare_nan', {})).toBe('NaN');
+    expect(await call('bare_nan', {})).toBe('NaN');
   });
 
   it('events arrive in order, JSON-decoded, NaN included', async () => {
     const events: unknown[] = [];
-    const reply = await bridge.call(fixture, 'events', { n: 3 }, { onEvent: (e) => events.push(e) });
+    const reply = await call('events', { n: 3 }, { onEvent: (e) => events.push(e) });
     expect(reply).toEqual({ emitted: 3 });
     expect(events).toEqual([
       { kind: 'step', step: 1, loss: 0.5 },
@@ -125,14 +131,14 @@ describe('JSON only', () => {
 
 describe('timeouts and cancellation', () => {
   it('has no hidden pythonia timeout (REQ_TIMEOUT in the environment is overridden)', async () => {
-    expect(await bridge.call(fixture, 'sleep', { seconds: 1.2 })).toEqual({ slept: 1.2 });
+    expect(await call('sleep', { seconds: 1.2 })).toEqual({ slept: 1.2 });
   });
 
   it('a per-call timeout rejects, stops the worker, and the next call works', async () => {
-    const { error, ms } = await rejection(bridge.call(fixture, 'sleep', { seconds: 20 }, { timeoutMs: 300 }));
+    const { error, ms } = await rejection(call('sleep', { seconds: 20 }, { timeoutMs: 300 }));
     expect(error).toBeInstanceOf(CallTimeoutError);
     expect(ms).toBeLessThan(2500);
-    expect(await bridge.call(fixture, 'echo', { ok: true })).toMatchObject({ echo: { ok: true } });
+    expect(await call('echo', { ok: true })).toMatchObject({ echo: { ok: true } });
   });
 
   it('an AbortSignal asks the call to stop; a cooperative call returns its partial result', async () => {
@@ -140,7 +146,7 @@ describe('timeouts and cancellation', () => {
     setTimeout(() => controller.abort(new Error('user pressed Ctrl-C')), 200);
     const pid = await bridge.pid();
     const { error, ms } = await rejection(
-      bridge.call(fixture, 'sleep', { seconds: 20, honour_stop: true }, { signal: controller.signal }),
+      call('sleep', { seconds: 20, honour_stop: true }, { signal: controller.signal }),
     );
     expect(error).toBeInstanceOf(CallAbortedError);
     expect(error.message).toContain('user pressed Ctrl-C');
@@ -154,13 +160,13 @@ describe('timeouts and cancellation', () => {
     setTimeout(() => controller.abort(), 200);
     const pid = await bridge.pid();
     const { error, ms } = await rejection(
-      bridge.call(fixture, 'sleep', { seconds: 20, honour_stop: false }, { signal: controller.signal }),
+      call('sleep', { seconds: 20, honour_stop: false }, { signal: controller.signal }),
     );
     expect(error).toBeInstanceOf(CallAbortedError);
     expect(error.partial).toBeUndefined();
     expect(ms).toBeLessThan(2500);
     expect(isAlive(pid)).toBe(false);
-    expect(await bridge.call(fixture, 'echo', {})).toHaveProperty('pid');
+    expect(await call('echo', {})).toHaveProperty('pid');
   });
 });
 
@@ -217,6 +223,6 @@ describe('start-up failures', () => {
     expect(error.message).toContain('/nonexistent/bin/python');
     await missing.stop();
     bridge = PythonBridge.open({ python: plainPython(), pythonPath: [pyRoot], gracePeriodMs: 300 });
-    expect(await bridge.call(fixture, 'echo', { back: true })).toMatchObject({ echo: { back: true } });
+    expect(await call('echo', { back: true })).toMatchObject({ echo: { back: true } });
   });
 });

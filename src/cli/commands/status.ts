@@ -34,12 +34,19 @@ export async function statusCommand(dir: string, opts: { json?: boolean }, io: C
           error_class: s.error_class,
           log: s.log,
           ...(slurm ? { slurm: slurm.runs.get(s.id)?.slurm ?? null } : {}),
+          rollouts: rolloutJobs(join(runsDir, s.id)),
         })),
       }),
     );
   } else {
     io.out(`sweep ${sweep.name} (${out})`);
     io.out(summaryTable(statuses));
+    const rollouts = statuses.flatMap((s) =>
+      Object.entries(rolloutJobs(join(runsDir, s.id))).map(
+        ([job, j]) => `  ${s.name}: ${job} ${j.status} ${j.done}/${j.total ?? '?'} prompts${j.tokens_per_s ? `, ${Math.round(j.tokens_per_s)} tokens/s` : ''}`,
+      ),
+    );
+    if (rollouts.length) io.out(['', 'generation:', ...rollouts].join('\n'));
     if (slurm) {
       io.out('');
       io.out(slurmTable(statuses, slurm.runs));
@@ -47,6 +54,16 @@ export async function statusCommand(dir: string, opts: { json?: boolean }, io: C
     }
   }
   return 0;
+}
+
+/** The run's generation jobs (eval answers, rollouts): status, prompts done / total, tokens/s. */
+function rolloutJobs(runDir: string): Record<string, { status: string; done: number; total: number | null; tokens_per_s: number | null }> {
+  const state = readJson<{ jobs?: Record<string, { status: string; done: number; total: number | null; tokens_per_s?: number | null }> }>(
+    join(runDir, 'rollouts', 'state.json'),
+  );
+  return Object.fromEntries(
+    Object.entries(state?.jobs ?? {}).map(([name, j]) => [name, { status: j.status, done: j.done, total: j.total, tokens_per_s: j.tokens_per_s ?? null }]),
+  );
 }
 
 function withMerged(status: RunStatus, merged: MergedRun | undefined): RunStatus {

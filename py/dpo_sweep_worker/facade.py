@@ -63,15 +63,16 @@ def train(request: dict) -> dict:
     executor's `overrides` applied (a `stage:sft` model resolved to its directory, an out-of-memory
     retry's smaller micro-batch); spec.json on disk keeps the run as planned.
 
-    With `resources.processes_per_run > 1` (and not already inside a distributed launch) the run is
-    trained by that many processes under torchrun (`launch.py`); this process relays rank 0's events.
+    With `resources.processes_per_run > 1`, or `gpus_per_run > 1` on CUDA (`launch.processes_for`), and
+    not already inside a distributed launch, the run is trained by that many processes under torchrun
+    (`launch.py`); this process relays rank 0's events.
     """
     import os
 
-    processes = int((request["spec"]["settings"].get("resources") or {}).get("processes_per_run", 1))
-    if processes > 1 and "WORLD_SIZE" not in os.environ:
-        from .launch import launch
+    from .launch import launch, processes_for
 
+    processes = processes_for(request["spec"]["settings"])
+    if processes > 1 and "WORLD_SIZE" not in os.environ:
         return launch(request, processes)
     return run_recipe(request)
 

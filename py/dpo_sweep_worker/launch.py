@@ -1,4 +1,10 @@
-"""Several training processes for one run (`resources.processes_per_run > 1`).
+"""Several training processes for one run (`resources.processes_per_run > 1`, or `gpus_per_run > 1` on CUDA).
+
+How many: :func:`processes_for` — ``processes_per_run`` when it is above 1; otherwise, on CUDA, one
+process per visible GPU when ``gpus_per_run > 1`` (the executor sets ``CUDA_VISIBLE_DEVICES`` to the
+run's GPUs; torchrun's ``LOCAL_RANK`` then picks each rank's GPU and accelerate uses NCCL). On CPU
+``gpus_per_run`` changes nothing. The ranks train with DDP, or FSDP when ``resources.fsdp`` asks for it
+(passed through to ``TrainingArguments``; untested on CPU). The GPU path is untested here (no GPU).
 
 The bridge talks to one Python worker. For a multi-process run that worker (the **parent**) starts
 ``torchrun --standalone --nproc_per_node N -m dpo_sweep_worker.launch WORKDIR`` and waits; every rank
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -35,6 +42,27 @@ from . import host
 
 STOP_ENV = "DPO_SWEEP_STOP_FILE"
 _POLL_S = 0.2
+#: What a rank reports when another rank died under it in a collective (gloo, NCCL).
+_PEER_FAILURE = re.compile(r"Connection closed by peer|remote worker crash|Connection reset by peer|NCCL communicator was aborted", re.I)
+
+
+def _visible_gpus() -> int:
+    try:
+        import torch
+
+        return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
+    except Exception:  # pragma: no cover - a broken CUDA install trains on one process, as before
+        return 0
+
+
+def processes_for(settings: dict) -> int:
+    """The number of training processes of a run (see the module docstring)."""
+    resources = settings.get("resources") or {}
+    processes = int(resources.get("processes_per_run", 1))
+    gpus = int(resources.get("gpus_per_run", 1))
+    if processes > 1 or gpus <= 1:
+        return max(1, processes)
+    return max(1, min(gpus, _visible_gpus()))
 
 
 def _set_pdeathsig() -> None:  # runs in the torchrun child before exec
@@ -79,6 +107,13 @@ def _rebuild(error: dict) -> BaseException:
     return RuntimeError(f"{error.get('type')} in a training process: {message}")
 
 
+def _cause(errors: list[dict]) -> dict:
+    """The error to report from the ranks' errors (in rank order): the first that is not an echo of another
+    rank's death in a collective ("connection closed by peer"), which would hide the cause."""
+    causes = [e for e in errors if not _PEER_FAILURE.search(e.get("message") or "")]
+    return (causes or errors)[0]
+
+
 def launch(request: dict, processes: int) -> dict:
     """Run ``request`` in ``processes`` ranks (torchrun, this machine) and return rank 0's outcome."""
     run_dir = Path(request["run_dir"])
@@ -112,9 +147,9 @@ def launch(request: dict, processes: int) -> dict:
         first = outcomes.get(0)
         if first is not None and "result" in first and proc.returncode == 0:
             return first["result"]
-        for rank in sorted(outcomes):
-            if "error" in outcomes[rank]:
-                raise _rebuild(outcomes[rank]["error"])
+        errors = [outcomes[rank]["error"] for rank in sorted(outcomes) if "error" in outcomes[rank]]
+        if errors:
+            raise _rebuild(_cause(errors))
         raise RuntimeError(f"torchrun exited with code {proc.returncode} and no outcome (see worker.log)")
     finally:
         if proc.poll() is None:

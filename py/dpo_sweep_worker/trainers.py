@@ -29,6 +29,11 @@ updated after every micro-batch (β-DPO: before its selection, as in the seed) a
 gets its own record. Margins are always gathered over ranks first, and every rank computes the same
 update from the same data, so every rank ends every step with the same β, τ, M0, σ and mask.
 
+**Data order.** The rows come in :class:`~.dist.GlobalBatchOrder` (:class:`~.dist.GlobalBatchOrderMixin`):
+the same seeded permutation and the same global batches for any number of processes, the epoch's last
+one completed with the epoch's first rows, so N processes × ``batch_size`` B train on exactly the
+batches of one process × N·B.
+
 **Checkpoints.** ``checkpoint-N/dpo_sweep_controller.json`` (written before TRL's files, so a
 checkpoint with ``trainer_state.json`` is complete) holds the controller state, the β-DPO selection
 generator state and the trainer's β; it is restored when training resumes from that checkpoint, and
@@ -42,6 +47,7 @@ import contextlib
 import json
 import math
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -55,7 +61,7 @@ from trl import DPOTrainer
 
 from .callbacks import NonFiniteLossError
 from .control import BetaDPOController, RiskBetaController
-from .dist import broadcast_from_main, gather_rows
+from .dist import GlobalBatchOrderMixin, broadcast_from_main, gather_rows
 from .losses import dpo_loss, masked_dpo_loss
 from .margins import MarginLogger
 from .refcache import SharedRefLogpsMixin
@@ -220,11 +226,12 @@ def read_sweep_state(checkpoint: str | os.PathLike) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-class SweepDPOTrainer(SharedRefLogpsMixin, DPOTrainer):
+class SweepDPOTrainer(SharedRefLogpsMixin, GlobalBatchOrderMixin, DPOTrainer):
     """``DPOTrainer`` + margin logs + β controller (see the module docstring for the design).
 
     With ``precompute_ref_log_probs``, the reference pass goes through the shared, content-addressed
-    cache of :mod:`.refcache` when ``ref_cache_dir`` and ``ref_identity`` are given.
+    cache of :mod:`.refcache` when ``ref_cache_dir`` and ``ref_identity`` are given. The training rows come
+    in :class:`~.dist.GlobalBatchOrder`, so N processes × batch B see the global batches of 1 × N·B.
     """
 
     def __init__(
@@ -261,6 +268,49 @@ class SweepDPOTrainer(SharedRefLogpsMixin, DPOTrainer):
         self._step_epoch = 0
         self._live: dict[str, float] = {"beta": float(self.beta)}
         self.add_callback(_StepEnd(self))
+
+    # -- reference log-probs with several ranks ------------------------------------------------------
+
+    def _precompute_ref_logps(self, dataset, name, batch_size):  # noqa: D401 - TRL's name
+        """One process: the shared cache of :mod:`.refcache`. Several: the same cache, used by all ranks together.
+
+        TRL's own multi-rank precompute cannot be used: for an in-memory dataset its cache file lives in a
+        per-process temporary directory, so rank 0 writes it where the other ranks never look
+        (``FileNotFoundError`` on rank 1). Here rank 0 looks the key up (waiting for a run computing it
+        right now) and tells every rank; on a miss all ranks run the reference pass together (a sharded,
+        sequential loader gathered in order, so every rank gets every row) and rank 0 stores it.
+        """
+        if self.accelerator.num_processes == 1:
+            return super()._precompute_ref_logps(dataset, name, batch_size)
+        from .refcache import _locked, _record_pass, cache_key
+
+        path = None
+        if self.ref_cache_dir and self.ref_identity:
+            key = cache_key(self.ref_identity, dataset, dtype=self.ref_dtype, ld_alpha=getattr(self, "ld_alpha", None))
+            path = Path(self.ref_cache_dir) / "ref-logps" / f"{key}.npz"
+        hit = 0.0
+        if path is not None and self.accelerator.is_main_process:
+            with _locked(path.with_suffix(".lock")):
+                hit = float(path.exists())
+        hit = float(broadcast_from_main(self.accelerator, torch.tensor([hit], dtype=torch.float64)).item())
+        if hit:
+            with np.load(path) as stored:
+                chosen, rejected = stored["chosen"], stored["rejected"]
+        else:
+            started = time.monotonic()
+            chosen, rejected = self._reference_pass(dataset, name, batch_size)
+            if path is not None and self.accelerator.is_main_process:
+                with _locked(path.with_suffix(".lock")):
+                    if not path.exists():
+                        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
+                        np.savez(tmp, chosen=chosen, rejected=rejected)
+                        os.replace(tmp, path)
+                        _record_pass(key, len(dataset), time.monotonic() - started)
+            self.accelerator.wait_for_everyone()
+        if len(chosen) != len(dataset):
+            raise RuntimeError(f"reference pass gave {len(chosen)} rows for a dataset of {len(dataset)}")
+        dataset = dataset.add_column("ref_chosen_logps", chosen.tolist())
+        return dataset.add_column("ref_rejected_logps", rejected.tolist())
 
     # -- loss hook ---------------------------------------------------------------------------------
 

@@ -99,8 +99,19 @@ export const TrainingSchema = z
 
 export const ResourcesSchema = z
   .strictObject({
-    gpus_per_run: positiveInt.default(1).describe('device slots one run takes'),
-    processes_per_run: positiveInt.default(1).describe('training processes per run (DDP)'),
+    gpus_per_run: positiveInt
+      .default(1)
+      .describe('device slots one run takes; on CUDA, more than 1 trains with one process per GPU (unless processes_per_run says otherwise)'),
+    processes_per_run: positiveInt
+      .default(1)
+      .describe('training processes per run (DDP, or FSDP with resources.fsdp; gloo on CPU): N processes × batch_size B train on the same global batches as 1 × N·B'),
+    /** Passed through to transformers/accelerate (`TrainingArguments.fsdp` / `fsdp_config`) when a run has several processes. */
+    fsdp: z
+      .union([z.boolean(), z.string().min(1), z.record(z.string(), z.unknown())])
+      .default(false)
+      .describe(
+        'FSDP instead of DDP for a multi-process run, passed to TrainingArguments: false = DDP | true | an fsdp option string ("full_shard auto_wrap") | an fsdp_config mapping (e.g. {version: 2, transformer_layer_cls_to_wrap: [LlamaDecoderLayer]}); ignored with one process; untested on CPU',
+      ),
   })
   .describe('execution resources (not part of the run id)');
 
@@ -180,7 +191,7 @@ export const RunSettingsSchema = z.strictObject({
     })
     .default({ push: false })
     .describe('Hub upload after training (not part of the run id)'),
-  resources: ResourcesSchema.default({ gpus_per_run: 1, processes_per_run: 1 }),
+  resources: ResourcesSchema.default({ gpus_per_run: 1, processes_per_run: 1, fsdp: false }),
 });
 
 export type RunSettings = z.infer<typeof RunSettingsSchema>;

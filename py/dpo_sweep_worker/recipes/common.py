@@ -124,7 +124,34 @@ def trainer_args(
         disable_tqdm=True,
         dataloader_num_workers=0,
         ddp_find_unused_parameters=False,  # every parameter takes part (saves DDP a graph traversal per step)
+        **fsdp_args(settings),
     )
+
+
+def world_size() -> int:
+    """Processes of this run (torchrun's ``WORLD_SIZE``; 1 outside a distributed launch)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def fsdp_args(settings: dict) -> dict:
+    """``TrainingArguments.fsdp`` / ``fsdp_config`` for ``resources.fsdp``, in a multi-process run only.
+
+    ``false`` → DDP (nothing passed); ``true`` or an option string (``"full_shard auto_wrap"``) →
+    ``fsdp``; a mapping → ``fsdp=True`` with the mapping as ``fsdp_config``. Passed through to
+    transformers/accelerate unchanged (untested on CPU); with one process it is ignored with a warning.
+    """
+    value = (settings.get("resources") or {}).get("fsdp", False)
+    if value is None or value is False or value == "":
+        return {}
+    if not (value is True or isinstance(value, (str, dict))):
+        raise SpecError(f"resources.fsdp: expected false, true, an FSDP option string or an fsdp_config mapping, got {value!r}")
+    if world_size() <= 1:
+        host.emit({"kind": "warning", "message": "resources.fsdp is ignored: this run trains in one process "
+                   "(set resources.processes_per_run, or gpus_per_run on CUDA, above 1)"})
+        return {}
+    if isinstance(value, dict):
+        return {"fsdp": True, "fsdp_config": dict(value)}
+    return {"fsdp": value}
 
 
 @contextlib.contextmanager

@@ -61,7 +61,9 @@ def decide_precompute(training: dict, rows: int, sharing: int, settings: dict) -
         return bool(value)
     if sharing >= 2:
         return True
-    processes = int((settings.get("resources") or {}).get("processes_per_run", 1))
+    from ..launch import processes_for
+
+    processes = processes_for(settings)
     global_batch = training["batch_size"] * training["grad_accum"] * processes
     seen = training["max_steps"] * global_batch if training.get("max_steps") else training.get("epochs", 1) * rows
     return seen >= 0.5 * rows

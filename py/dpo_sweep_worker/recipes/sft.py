@@ -35,6 +35,14 @@ from .common import (
 __all__ = ["train", "load_sft_data"]
 
 
+def _sweep_sft_trainer(base):
+    """TRL's ``SFTTrainer`` with the world-size-independent row order of :mod:`..dist` (as the preference
+    trainer), so N processes × ``batch_size`` B see the global batches of one process × N·B."""
+    from ..dist import GlobalBatchOrderMixin
+
+    return type("SweepSFTTrainer", (GlobalBatchOrderMixin, base), {})
+
+
 def load_sft_data(dataset: dict, seed: int) -> tuple[list[dict], list[dict] | None, dict]:
     """`{"messages"}` train rows, eval rows (or None) and a JSON-able account of what was loaded."""
     source = dataset_source(dataset)
@@ -96,7 +104,7 @@ def train(request: dict) -> dict:
     host.emit({"kind": "phase", "phase": "preparing trainer"})
     try:
         with tracker_env(trackers, run_dir):
-            trainer = SFTTrainer(
+            trainer = _sweep_sft_trainer(SFTTrainer)(
                 model=model,
                 args=config,
                 train_dataset=Dataset.from_list(rows),

@@ -83,7 +83,10 @@ export function estimateRun(spec: RunSpec, tokensPerSecond: number | null): RunE
   const t = s.training;
   const preference = s.algorithm !== 'sft';
   const data = s.dataset.path ? datasetStats(s.dataset.path, preference) : null;
-  const global = t.batch_size * t.grad_accum * s.resources.processes_per_run;
+  // Training processes, as the worker starts them: processes_per_run, else one per GPU of gpus_per_run
+  // (on a GPU machine; a CPU-only estimate cannot tell, and assumes the GPUs are there).
+  const processes = s.resources.processes_per_run > 1 ? s.resources.processes_per_run : s.resources.gpus_per_run;
+  const global = t.batch_size * t.grad_accum * processes;
   let steps: number | null = t.max_steps ?? null;
   if (steps === null && data) {
     const rows = s.dataset.limit ? Math.min(s.dataset.limit, data.rows) : data.rows;

@@ -103,7 +103,9 @@ export function translateSeedConfig(loaded: LoadedSeedConfig, options: Translate
     if (has(p) && (p[0] === 'dataset' || READS[algorithm].includes(p[0]!))) messages.push(warning(p, `${reason}; ignored`));
   }
   if (c.use_fsdp === true) {
-    messages.push(warning(['use_fsdp'], 'ignored: a run is one process here; with several (resources.processes_per_run in a plan) controller state is synced over ranks'));
+    messages.push(
+      warning(['use_fsdp'], 'ignored: a seed config trains as one process; for several processes with FSDP write a plan with resources.processes_per_run and resources.fsdp (controller state is synced over ranks)'),
+    );
   }
 
   // ── models and data ─────────────────────────────────────────────────────────────────────────

@@ -65,15 +65,16 @@ def train(request: dict) -> dict:
 
     With `resources.processes_per_run > 1`, or `gpus_per_run > 1` on CUDA (`launch.processes_for`), and
     not already inside a distributed launch, the run is trained by that many processes under torchrun
-    (`launch.py`); this process relays rank 0's events.
+    (`launch.py`; with `resources.nodes_per_run > 1`, on that many nodes of the Slurm job); this process
+    relays rank 0's events.
     """
     import os
 
-    from .launch import launch, processes_for
+    from .launch import launch, layout
 
-    processes = processes_for(request["spec"]["settings"])
-    if processes > 1 and "WORLD_SIZE" not in os.environ:
-        return launch(request, processes)
+    nodes, processes = layout(request["spec"]["settings"])
+    if nodes * processes > 1 and "WORLD_SIZE" not in os.environ:
+        return launch(request, processes, nodes)
     return run_recipe(request)
 
 

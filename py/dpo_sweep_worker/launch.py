@@ -21,6 +21,15 @@ The bridge talks to one Python worker. For a multi-process run that worker (the 
   class, so the TypeScript side classifies the failure as it would for one process.
 * torchrun dies with the parent (``PR_SET_PDEATHSIG``); the ranks die with torchrun (``host``'s
   parent-death watchdog, active in every process that imports it).
+
+**Across nodes** (``resources.nodes_per_run: N > 1``, Slurm only): the run's processes are split evenly over
+``N`` nodes of the Slurm job the worker runs in (the Slurm executor asks for ``--nodes=N``). The parent runs
+``srun --nodes=N --ntasks-per-node=1 … torchrun --nnodes=N --nproc_per_node=P --rdzv_backend=c10d
+--rdzv_endpoint=HOST:PORT``: one torchrun agent per node, meeting at a free port of the parent's node
+(``HOST``: ``DPO_SWEEP_RDZV_HOST``, else this node's hostname). ``WORKDIR`` lies in the run directory, on
+the filesystem the nodes share, so request, events, stop file and outcomes work as on one node. When the
+parent dies, the batch job ends and Slurm ends its steps. Each rank's outcome names its node; the parent
+emits them as a ``ranks`` event (``events.jsonl``).
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -63,6 +73,68 @@ def processes_for(settings: dict) -> int:
     if processes > 1 or gpus <= 1:
         return max(1, processes)
     return max(1, min(gpus, _visible_gpus()))
+
+
+def layout(settings: dict) -> tuple[int, int]:
+    """``(nodes, processes per node)`` of a run: ``processes_per_run`` (or, on CUDA, ``gpus_per_run``) split
+    evenly over ``resources.nodes_per_run`` nodes, at least one process per node."""
+    resources = settings.get("resources") or {}
+    nodes = max(1, int(resources.get("nodes_per_run", 1)))
+    if nodes == 1:
+        return 1, processes_for(settings)
+    processes = int(resources.get("processes_per_run", 1))
+    gpus = int(resources.get("gpus_per_run", 1))
+    if processes > 1:
+        per_node = processes // nodes
+    elif gpus > 1 and _visible_gpus():
+        per_node = min(gpus // nodes, _visible_gpus())
+    else:
+        per_node = 1
+    return nodes, max(1, per_node)
+
+
+def _slurm_nodes() -> int:
+    """Nodes of the Slurm job this process runs in (0: not in one)."""
+    if not os.environ.get("SLURM_JOB_ID"):
+        return 0
+    for key in ("SLURM_JOB_NUM_NODES", "SLURM_NNODES"):
+        try:
+            return int(os.environ[key])
+        except (KeyError, ValueError):
+            continue
+    return 1
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("", 0))
+        return int(s.getsockname()[1])
+
+
+def _node_command(nodes: int, processes: int, work: Path) -> list[str]:
+    """``srun … torchrun …`` for a run whose ranks span ``nodes`` nodes of this Slurm job."""
+    from .runtime import SpecError
+
+    have = _slurm_nodes()
+    if have < nodes:
+        where = f"a Slurm job of {have} node{'s' if have != 1 else ''}" if have else "no Slurm job"
+        raise SpecError(
+            f"resources.nodes_per_run is {nodes}: the run's ranks span {nodes} nodes of a Slurm allocation "
+            f"(executor: slurm asks for them), but this worker runs in {where}"
+        )
+    srun = shutil.which("srun")
+    if srun is None:
+        raise SpecError(f"resources.nodes_per_run is {nodes}, but srun is not on PATH of the node running the run")
+    host_name = os.environ.get("DPO_SWEEP_RDZV_HOST") or socket.gethostname()
+    cmd = [srun, "--overlap", f"--nodes={nodes}", f"--ntasks={nodes}", "--ntasks-per-node=1", "--kill-on-bad-exit=1", "--export=ALL"]
+    cpus = os.environ.get("SLURM_CPUS_PER_TASK")
+    if cpus and cpus.isdigit():  # srun 22.05 does not take it from the job's environment
+        cmd.append(f"--cpus-per-task={cpus}")
+    return cmd + [
+        sys.executable, "-m", "torch.distributed.run", f"--nnodes={nodes}", f"--nproc_per_node={processes}",
+        "--rdzv_backend=c10d", f"--rdzv_endpoint={host_name}:{_free_port()}", f"--rdzv_id={work.name.lstrip('.')}",
+        "-m", "dpo_sweep_worker.launch", str(work),
+    ]
 
 
 def _set_pdeathsig() -> None:  # runs in the torchrun child before exec
@@ -114,8 +186,10 @@ def _cause(errors: list[dict]) -> dict:
     return (causes or errors)[0]
 
 
-def launch(request: dict, processes: int) -> dict:
-    """Run ``request`` in ``processes`` ranks (torchrun, this machine) and return rank 0's outcome."""
+def launch(request: dict, processes: int, nodes: int = 1) -> dict:
+    """Run ``request`` in ``processes`` ranks per node (torchrun; on ``nodes > 1`` nodes of the Slurm job through
+    srun) and return rank 0's outcome."""
+    world = processes * nodes
     run_dir = Path(request["run_dir"])
     run_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".launch-", dir=run_dir))
@@ -125,11 +199,20 @@ def launch(request: dict, processes: int) -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     env[STOP_ENV] = str(stop)
-    cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
-        "-m", "dpo_sweep_worker.launch", str(work),
-    ]
-    host.emit({"kind": "phase", "phase": f"launching {processes} training processes"})
+    if nodes > 1:
+        try:
+            cmd = _node_command(nodes, processes, work)
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        what = f"{world} training processes on {nodes} nodes"
+    else:
+        cmd = [
+            sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
+            "-m", "dpo_sweep_worker.launch", str(work),
+        ]
+        what = f"{processes} training processes"
+    host.emit({"kind": "phase", "phase": f"launching {what}"})
     proc = subprocess.Popen(cmd, env=env, preexec_fn=_set_pdeathsig if sys.platform.startswith("linux") else None)
     offset = 0
     try:
@@ -140,17 +223,20 @@ def launch(request: dict, processes: int) -> dict:
             time.sleep(_POLL_S)
         _relay(events, offset)
         outcomes = {}
-        for rank in range(processes):
+        for rank in range(world):
             path = work / f"outcome-rank{rank}.json"
             if path.exists():
                 outcomes[rank] = json.loads(path.read_text())
+        if outcomes:
+            host.emit({"kind": "ranks", "ranks": [{"rank": r, "node": outcomes[r].get("node")} for r in sorted(outcomes)]})
         first = outcomes.get(0)
         if first is not None and "result" in first and proc.returncode == 0:
             return first["result"]
         errors = [outcomes[rank]["error"] for rank in sorted(outcomes) if "error" in outcomes[rank]]
         if errors:
             raise _rebuild(_cause(errors))
-        raise RuntimeError(f"torchrun exited with code {proc.returncode} and no outcome (see worker.log)")
+        launcher = "srun/torchrun" if nodes > 1 else "torchrun"
+        raise RuntimeError(f"{launcher} exited with code {proc.returncode} and no outcome (see worker.log)")
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -181,6 +267,7 @@ def _child(work: Path) -> int:
         report = {"error": {"type": type(exc).__name__, "module": type(exc).__module__, "message": str(exc),
                             "traceback": traceback.format_exc()}}
         code = 1
+    report["node"] = os.environ.get("SLURMD_NODENAME") or socket.gethostname()
     path = work / f"outcome-rank{rank}.json"
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(host.to_json(report))

@@ -365,8 +365,25 @@ def test_lora_trains_every_adapter_parameter(tmp_path, worker_cache, monkeypatch
     monkeypatch.setattr(trainers, "make_trainer", patched)
     s = u.settings(algorithm="dynamic-beta-dpo", peft={"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": "all-linear"})
     out, events = u.run(s, tmp_path, worker_cache)
-    assert (tmp_path / "final" / "adapter_config.json").exists()
     before, after = seen["before"], seen["after"]
     assert before and all("lora_" in n for n in before)
     assert [n for n in before if torch.equal(before[n], after[n])] == []
     assert u.step_losses(events)[1] == pytest.approx(u.LN2, abs=1e-6)  # reference = base with the adapter off
+
+    # peft.save: merged (the default): final/ is a whole model equal to base + adapter; the adapter is kept beside it.
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    final = tmp_path / "final"
+    assert (final / "adapter" / "adapter_config.json").exists() and not (final / "adapter_config.json").exists()
+    assert (final / "config.json").exists() and (final / "tokenizer_config.json").exists()
+    merged = AutoModelForCausalLM.from_pretrained(str(final))
+    assert not any("lora_" in n for n, _ in merged.named_parameters())
+    base = AutoModelForCausalLM.from_pretrained(u.model_dir(worker_cache))
+    ids = torch.tensor([[1, 5, 9, 14, 3, 7, 2, 11]])
+    with torch.no_grad():
+        base_logits = base(input_ids=ids).logits
+        merged_logits = merged(input_ids=ids).logits
+        adapted = PeftModel.from_pretrained(base, str(final / "adapter"))(input_ids=ids).logits
+    assert torch.allclose(merged_logits, adapted, atol=1e-5)
+    assert not torch.allclose(merged_logits, base_logits, atol=1e-4)  # training moved the merged model

@@ -92,3 +92,29 @@ def test_fallback_template_only_without_a_tokenizer_template(worker_cache):
     assert trained == "Answer: 10.<|eot_id|>3 * 2 = 6. Answer: 6.<|eot_id|>"
     prompt = tok.apply_chat_template(messages[:2], tokenize=False, add_generation_prompt=True)
     assert prompt.endswith("<|start_header_id|>assistant<|end_header_id|>\n\n")
+
+
+@pytest.mark.slow
+def test_sft_lora_adapter_only_final_loads_onto_its_base(tmp_path, worker_cache):
+    """``peft.save: adapter``: final/ holds the adapter and the tokenizer, and loads as a model (transformers puts
+    the adapter on its base through peft), as eval generation and ``dpo-sweep generate`` load it."""
+    from transformers import AutoModelForCausalLM
+
+    data = tmp_path / "sft.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in _sft_rows()))
+    s = u.settings(
+        algorithm="sft",
+        dataset={"path": str(data), "limit": 16},
+        peft={"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": "all-linear", "save": "adapter"},
+        training={"max_steps": 3, "learning_rate": 5e-3},
+    )
+    out, _ = u.run(s, tmp_path / "run", worker_cache)
+    final = tmp_path / "run" / "final"
+    assert out["status"] == "succeeded"
+    assert (final / "adapter_config.json").exists() and not (final / "config.json").exists()
+    assert (final / "tokenizer_config.json").exists()
+    loaded = AutoModelForCausalLM.from_pretrained(str(final))
+    base = AutoModelForCausalLM.from_pretrained(u.model_dir(worker_cache))
+    ids = torch.tensor([[1, 5, 9, 14, 3, 7, 2, 11]])
+    with torch.no_grad():
+        assert not torch.allclose(loaded(input_ids=ids).logits, base(input_ids=ids).logits, atol=1e-4)

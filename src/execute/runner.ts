@@ -129,6 +129,7 @@ async function standalone(bridge: PythonBridge, args: string[]): Promise<number>
     cacheDir: value('--cache-dir') ?? process.env.DPO_SWEEP_CACHE ?? `${runDir}/../../.cache`,
     attempt: Number(value('--attempt') ?? 1),
     resume: true,
+    refSharing: Math.max(1, Number(value('--ref-sharing') ?? 1) || 1),
   };
   const controller = new AbortController();
   process.on('SIGTERM', () => controller.abort(new Error('SIGTERM (scancel or pre-emption)')));

@@ -3,6 +3,7 @@
  * (`runSweep`), used by the CLI and by scripts.
  */
 import { createHash } from 'node:crypto';
+import { InputError } from '../errors.js';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -89,6 +90,15 @@ export async function runSpecs(source: SweepSource | LoadedPlan, specs: RunSpec[
   const src: SweepSource = 'plan' in source && 'warnings' in source ? { name: source.plan.name, file: source.file, plan: source.plan } : (source as SweepSource);
   const out = resolve(options.out ?? defaultOut(src.name));
   const executor = options.executor ?? options.executorConfig?.kind ?? 'local';
+  if (executor !== 'slurm') {
+    const spread = [...(options.stages ?? []), ...specs].filter((s) => (s.settings.resources?.nodes_per_run ?? 1) > 1);
+    if (spread.length) {
+      throw new InputError(
+        `resources.nodes_per_run > 1 needs the Slurm executor (executor: slurm, or --executor slurm): the local executor runs on one machine`,
+        spread.map((s) => `${s.name}: nodes_per_run ${s.settings.resources.nodes_per_run}`),
+      );
+    }
+  }
   mkdirSync(out, { recursive: true });
   const lock = acquireLock(out);
   try {

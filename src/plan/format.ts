@@ -87,6 +87,9 @@ const MESSAGES: Messages = {
   'sft-preference-key': (i) => `${i.key} is a preference-training setting; algorithm sft does not use it`,
   'dynamic-beta-bounds': (i) =>
     `dynamic β needs 0 <= dynamic_beta.beta_min <= beta <= dynamic_beta.beta_max; this run has beta_min ${i.betaMin}, beta ${i.beta}, beta_max ${i.betaMax}`,
+  'stage-sft-adapter': () =>
+    'the sweep starts from the SFT stage\'s final model, so its LoRA adapter is saved merged: use peft.save: merged (the default)',
+  'nodes-split': (i) => `resources.${i.key} is ${i.value}, which does not split evenly over resources.nodes_per_run ${i.nodes} nodes`,
   'epochs-ignored': () => 'training.epochs is ignored because training.max_steps is set',
   'overridden-by-sweep': (i) => `overridden in every run by ${formatPath(i.by)}`,
 };

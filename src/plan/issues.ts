@@ -46,6 +46,8 @@ export type IssueData =
   | { code: 'dynamic-beta-bounds'; betaMin: number; beta: number; betaMax: number }
   // ── warnings ───────────────────────────────────────────────────────────────────────────────
   | { code: 'epochs-ignored' }
+  | { code: 'stage-sft-adapter' }
+  | { code: 'nodes-split'; key: string; value: number; nodes: number }
   | { code: 'overridden-by-sweep'; key: string; by: Path };
 
 export type IssueCode = IssueData['code'];

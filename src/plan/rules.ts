@@ -118,6 +118,28 @@ export function stageSftModel(plan: Plan): Issue[] {
   return issues;
 }
 
+/** The sweep starts from the SFT stage's final/, which must be a whole model: LoRA there saves merged. */
+export function stageSftSavesModel(plan: Plan): Issue[] {
+  const peft = (plan.stages?.sft as { peft?: { save?: string } } | undefined)?.peft;
+  return peft?.save === 'adapter' ? [issue(['stages', 'sft', 'peft', 'save'], { code: 'stage-sft-adapter' })] : [];
+}
+
+/** A run spread over N nodes puts the same number of processes (or GPUs) on each. */
+export function nodesDivideProcesses(plan: Plan): Issue[] {
+  const out: Issue[] = [];
+  for (const draft of resolveVariants(plan)) {
+    const nodes = valueAt(draft.input, ['resources', 'nodes_per_run']);
+    if (typeof nodes !== 'number' || nodes <= 1) continue;
+    for (const key of ['processes_per_run', 'gpus_per_run'] as const) {
+      const value = valueAt(draft.input, ['resources', key]);
+      if (typeof value === 'number' && value > 1 && value % nodes !== 0) {
+        out.push(issue(sourceOf(draft, ['resources', key]).planPath, { code: 'nodes-split', key, value, nodes }));
+      }
+    }
+  }
+  return dedupe(out);
+}
+
 /** A setting is varied by one axis only (grid, random or seeds), and never both a key and its parent. */
 export function sweepAxesDisjoint(plan: Plan): Issue[] {
   const axes = axisKeys(plan);
@@ -262,6 +284,8 @@ export const RULES: readonly Rule[] = [
   uniqueVariantNames,
   datasetHasSource,
   stageSftModel,
+  stageSftSavesModel,
+  nodesDivideProcesses,
   lossWeightsMatchLossTypes,
   sftHasNoPreferenceKeys,
   lossTypeOnlyWithPlainDpo,

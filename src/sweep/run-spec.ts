@@ -105,6 +105,11 @@ export const ResourcesSchema = z
     processes_per_run: positiveInt
       .default(1)
       .describe('training processes per run (DDP, or FSDP with resources.fsdp; gloo on CPU): N processes × batch_size B train on the same global batches as 1 × N·B'),
+    nodes_per_run: positiveInt
+      .default(1)
+      .describe(
+        'nodes one run spans (executor: slurm): its processes (processes_per_run, or one per GPU of gpus_per_run) are split evenly over them, one torchrun per node through srun',
+      ),
     /** Passed through to transformers/accelerate (`TrainingArguments.fsdp` / `fsdp_config`) when a run has several processes. */
     fsdp: z
       .union([z.boolean(), z.string().min(1), z.record(z.string(), z.unknown())])
@@ -148,6 +153,10 @@ export const PeftSchema = z
       .union([z.array(z.string().min(1)).min(1), z.literal('all-linear')])
       .default('all-linear')
       .describe('modules to adapt'),
+    save: z
+      .enum(['merged', 'adapter'])
+      .default('merged')
+      .describe('final/: the base model with the adapter merged in, the adapter itself in final/adapter/ (merged); or the adapter alone (adapter)'),
   })
   .describe('LoRA through peft (the reference is the base model with the adapter disabled)');
 
@@ -191,7 +200,7 @@ export const RunSettingsSchema = z.strictObject({
     })
     .default({ push: false })
     .describe('Hub upload after training (not part of the run id)'),
-  resources: ResourcesSchema.default({ gpus_per_run: 1, processes_per_run: 1, fsdp: false }),
+  resources: ResourcesSchema.default({ gpus_per_run: 1, processes_per_run: 1, nodes_per_run: 1, fsdp: false }),
 });
 
 export type RunSettings = z.infer<typeof RunSettingsSchema>;

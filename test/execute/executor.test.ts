@@ -2,10 +2,11 @@
  * The executor with real runner processes and a fast fake worker (no torch): crashes fail one run,
  * the sweep goes on, finished runs are skipped.
  */
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { InputError } from '../../src/errors.js';
 import { readJsonl, readStatus, runPaths } from '../../src/execute/run-dir.js';
 import { runSweep } from '../../src/execute/sweep.js';
 import { plainPython, repoRoot } from '../helpers/python.js';
@@ -192,7 +193,7 @@ describe('the standalone runner (a Slurm task)', () => {
     writeJsonAtomic(join(dir, 'spec.json'), spec);
     writeOverrides(dir, { model: '/models/from-a-stage', training: { batch_size: 2, grad_accum: 2 } });
     const log = join(out, 'times.jsonl');
-    execFileSync(process.execPath, ['--import', 'tsx', join(repoRoot, 'src/execute/runner.ts'), '--run-dir', dir, '--cache-dir', join(out, 'cache'), '--attempt', '3'], {
+    execFileSync(process.execPath, ['--import', 'tsx', join(repoRoot, 'src/execute/runner.ts'), '--run-dir', dir, '--cache-dir', join(out, 'cache'), '--attempt', '3', '--ref-sharing', '4'], {
       cwd: repoRoot,
       env: {
         ...process.env,
@@ -206,7 +207,17 @@ describe('the standalone runner (a Slurm task)', () => {
     expect(status).toMatchObject({ state: 'succeeded', attempt: 3 });
     const start = readLog(log).find((r) => r.event === 'start')!;
     expect([start.batch_size, start.grad_accum]).toEqual([2, 2]);
-    const seen = readJsonl<{ kind: string; model?: string }>(join(dir, 'events.jsonl')).find((e) => e.kind === 'train-begin');
+    const seen = readJsonl<{ kind: string; model?: string; ref_sharing?: number }>(join(dir, 'events.jsonl')).find((e) => e.kind === 'train-begin');
     expect(seen?.model).toBe('/models/from-a-stage');
+    expect(seen?.ref_sharing).toBe(4); // the Slurm manifest's third column
+  });
+
+  it('refuses resources.nodes_per_run > 1 on the local executor before anything runs', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'exec-nodes-'));
+    const error = await run(out, {}, { sets: ['base.resources.nodes_per_run=2'] }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InputError);
+    expect((error as InputError).message).toMatch(/nodes_per_run > 1 needs the Slurm executor/);
+    expect((error as InputError).details).toEqual([expect.stringMatching(/nodes_per_run 2$/), expect.stringMatching(/nodes_per_run 2$/)]);
+    expect(existsSync(join(out, 'runs'))).toBe(false); // nothing started
   });
 });

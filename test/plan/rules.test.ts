@@ -14,7 +14,9 @@ import {
   lossWeightsMatchLossTypes,
   noEmptyGrid,
   randomRangesValid,
+  nodesDivideProcesses,
   stageSftModel,
+  stageSftSavesModel,
   sweepAxesDisjoint,
   uniqueVariantNames,
 } from '../../src/plan/rules.js';
@@ -34,6 +36,8 @@ describe('rules', () => {
       noEmptyGrid,
       randomRangesValid,
       stageSftModel,
+      stageSftSavesModel,
+      nodesDivideProcesses,
       sweepAxesDisjoint,
       uniqueVariantNames,
       betaDpoKeysOnlyWithBetaDpo,
@@ -119,6 +123,27 @@ describe('rules', () => {
       'stage-missing @ judge.baseline',
     ]);
     expect(stageSftModel(plan({ base: { ...data, model: 'stage:sft' }, stages: { sft: {} } }))).toEqual([]);
+  });
+
+  it('stageSftSavesModel: the SFT stage the sweep starts from saves its LoRA merged', () => {
+    expect(brief(stageSftSavesModel(plan({ base: data, stages: { sft: { ...data, peft: { save: 'adapter' } } } })))).toEqual([
+      'stage-sft-adapter @ stages.sft.peft.save',
+    ]);
+    expect(stageSftSavesModel(plan({ base: data, stages: { sft: { ...data, peft: { r: 8 } } } }))).toEqual([]);
+    expect(stageSftSavesModel(plan({ base: { ...data, peft: { save: 'adapter' } } }))).toEqual([]); // a sweep run may keep its adapter
+  });
+
+  it('nodesDivideProcesses: processes and GPUs split evenly over a run\'s nodes', () => {
+    const issues = nodesDivideProcesses(
+      plan({
+        base: { ...data, resources: { nodes_per_run: 2, processes_per_run: 3 } },
+        sweep: { list: [{ name: 'a' }, { name: 'b', resources: { nodes_per_run: 2, processes_per_run: 4, gpus_per_run: 5 } }] },
+      }),
+    );
+    expect(brief(issues)).toEqual(['nodes-split @ base.resources.processes_per_run', 'nodes-split @ sweep.list.1.resources.gpus_per_run']);
+    expect(issueMessage(issues[0]!)).toBe('resources.processes_per_run is 3, which does not split evenly over resources.nodes_per_run 2 nodes');
+    expect(nodesDivideProcesses(plan({ base: { ...data, resources: { nodes_per_run: 2, processes_per_run: 4, gpus_per_run: 2 } } }))).toEqual([]);
+    expect(nodesDivideProcesses(plan({ base: { ...data, resources: { processes_per_run: 3 } } }))).toEqual([]);
   });
 
   it('sweepAxesDisjoint rejects one setting on two axes, or a key and its parent', () => {

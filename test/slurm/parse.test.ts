@@ -371,14 +371,14 @@ describe('batch script', () => {
     expect(s.indexOf('module load cuda/12.4')).toBeGreaterThan(s.indexOf('export DPO_SWEEP_RUNNER_PYTHON=/shared/venv/bin/python'));
     expect(s).toContain(`export FAKE_WORKER='{"*": {"steps": 3}} it'\\''s'`);
     expect(s.trimEnd().split('\n').at(-1)).toBe(
-      'exec "${DPO_SWEEP_NODE:-$node_bin}" /opt/dpo-sweep/dist/execute/runner.js --run-dir "$run_dir" --cache-dir "$DPO_SWEEP_CACHE" --attempt "$attempt"',
+      'exec "${DPO_SWEEP_NODE:-$node_bin}" /opt/dpo-sweep/dist/execute/runner.js --run-dir "$run_dir" --cache-dir "$DPO_SWEEP_CACHE" --attempt "$attempt" --ref-sharing "${ref_sharing:-1}"',
     );
   });
 
   it('is valid bash, and maps an array index to its manifest line', () => {
     const dir = mkdtempSync(join(tmpdir(), 'sbatch-'));
     const manifest = join(dir, 'm.tsv');
-    writeFileSync(manifest, renderManifest([{ runDir: join(dir, 'runs/a b'), attempt: 1 }, { runDir: join(dir, 'runs/c'), attempt: 3 }]));
+    writeFileSync(manifest, renderManifest([{ runDir: join(dir, 'runs/a b'), attempt: 1 }, { runDir: join(dir, 'runs/c'), attempt: 3, refSharing: 4 }]));
     const script = join(dir, 's.sh');
     const fake = join(dir, 'node.sh');
     writeFileSync(fake, '#!/bin/bash\necho "ARGS:$*"\n', { mode: 0o755 });
@@ -391,10 +391,21 @@ describe('batch script', () => {
     expect(out).toContain('task 77_1 (job 79)');
     expect(out).toContain('node n3');
     expect(out).toContain('setup-ran');
-    expect(out).toContain(`ARGS:/opt/dpo-sweep/dist/execute/runner.js --run-dir ${join(dir, 'runs/c')} --cache-dir /shared/cache --attempt 3`);
+    expect(out).toContain(`ARGS:/opt/dpo-sweep/dist/execute/runner.js --run-dir ${join(dir, 'runs/c')} --cache-dir /shared/cache --attempt 3 --ref-sharing 4`);
     expect(() =>
       execFileSync('bash', [script], { env: { PATH: process.env.PATH!, SLURM_ARRAY_TASK_ID: '5', SLURM_ARRAY_JOB_ID: '77' }, stdio: 'pipe' }),
     ).toThrow(/no run for array index 5/);
+  });
+
+  it('a run over several nodes: --nodes=M, one task per node, GPUs asked per node', () => {
+    const s = renderBatchScript({ ...input, gpus: 4, nodes: 2 });
+    const directives = s.split('\n').filter((l) => l.startsWith('#SBATCH'));
+    expect(directives).toContain('#SBATCH --nodes=2');
+    expect(directives).toContain('#SBATCH --ntasks-per-node=1');
+    expect(directives).not.toContain('#SBATCH --ntasks=1');
+    expect(directives).toContain('#SBATCH --gres=gpu:2');
+    expect(() => renderBatchScript({ ...input, gpus: 3, nodes: 2 })).toThrow(/3 GPUs per run do not split evenly over 2 nodes/);
+    expect(renderManifest([{ runDir: '/s/runs/a', attempt: 2, refSharing: 3 }, { runDir: '/s/runs/b', attempt: 1 }])).toBe('/s/runs/a\t2\t3\n/s/runs/b\t1\t1\n');
   });
 
   it('refuses what would break the script', () => {

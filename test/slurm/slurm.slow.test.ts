@@ -23,6 +23,7 @@ import { expandPlan } from '../../src/sweep/expand.js';
 import { readSlurmRecord } from '../../src/execute/slurm/status.js';
 import { runSweep, type SweepOptions } from '../../src/execute/sweep.js';
 import { plainPython, repoRoot, waitFor } from '../helpers/python.js';
+import { testCache, workerPython } from '../helpers/worker.js';
 
 const ci = process.env.CI === 'true' || process.env.CI === '1';
 const fake = join(repoRoot, 'test/fixtures/python/fake_worker.py');
@@ -134,6 +135,14 @@ function maxOverlap(records: TimeRecord[]): number {
   return max;
 }
 
+/** Tests that need 2+ nodes: with CI=true a one-node lab fails them, else they are skipped with a warning. */
+function severalNodes(what: string): boolean {
+  if (lab.nodes.length >= 2) return true;
+  if (ci) throw new Error(`the lab has one node (${lab.nodes.join(',')}): CI must start it with SLURM_LAB_NODES=3`);
+  console.warn(`one-node Slurm: ${what} needs SLURM_LAB_NODES=3`);
+  return false;
+}
+
 function captureIO() {
   const lines: string[] = [];
   return { io: { out: (l: string) => lines.push(l), err: (l: string) => lines.push(l), isTTY: false, env: process.env }, lines };
@@ -182,11 +191,7 @@ describe.runIf(lab.ok)('executor: slurm (live Slurm, fake worker)', () => {
   }, 90_000);
 
   it('spreads runs over several nodes (SLURM_LAB_NODES=3)', async () => {
-    if (lab.nodes.length < 2) {
-      if (ci) throw new Error(`the lab has one node (${lab.nodes.join(',')}): CI must start it with SLURM_LAB_NODES=3`);
-      console.warn('one-node Slurm: the spread test needs SLURM_LAB_NODES=3');
-      return;
-    }
+    if (!severalNodes('the spread test')) return;
     const out = mkdtempSync(join(tmpdir(), 'slurm-nodes-'));
     const { promise } = sweep(out, writePlan(out, {}), { '*': { steps: 4, step_s: 0.5 } });
     const result = await promise;
@@ -331,5 +336,57 @@ describe.runIf(lab.ok)('executor: slurm (live Slurm, fake worker)', () => {
     expect(followed).toHaveLength(4);
     expect(events.filter((e) => e.kind === 'run-end')).toHaveLength(4);
   }, 90_000);
+
+  it('a run spans 2 nodes (resources.nodes_per_run: 2, real worker, gloo): one rank per node, the numbers of one process', async () => {
+    if (!severalNodes('the multi-node run')) return;
+    const out = mkdtempSync(join(tmpdir(), 'slurm-span-'));
+    const plan = join(out, 'plan.yaml');
+    writeFileSync(
+      plan,
+      [
+        'name: slurm-span',
+        'base:',
+        '  model: builtin:tiny-llama',
+        '  algorithm: dynamic-beta-dpo',
+        `  dataset: {path: ${join(repoRoot, 'configs/data/prefs-hh.jsonl')}, format: hh, limit: 16}`,
+        '  training: {max_steps: 3, batch_size: 4, learning_rate: 1.0e-3, scheduler: constant, max_length: 128, save_steps: 1000}',
+        '  dynamic_beta: {warmup: 1, alpha: 0.5, beta_min: 0.01}',
+        '  resources: {processes_per_run: 2, nodes_per_run: 2}',
+        'executor: {kind: slurm}',
+        '',
+      ].join('\n'),
+    );
+    const python = workerPython();
+    const cacheDir = testCache();
+    const spanned = await runSweep(plan, { python, cacheDir, out, stopGraceMs: 15_000 });
+    const [status] = spanned.statuses;
+    expect(status, status?.error ?? '').toMatchObject({ state: 'succeeded' });
+    expect(readFileSync(readSlurmRecord(out)!.submissions[0]!.script, 'utf8')).toMatch(/#SBATCH --nodes=2\n#SBATCH --ntasks-per-node=1\n/);
+    const events = readJsonl<{ kind: string; phase?: string; ranks?: { rank: number; node: string }[]; metrics?: { loss: number } }>(
+      runPaths(join(out, 'runs', status!.id)).events,
+    );
+    expect(events.some((e) => e.kind === 'phase' && e.phase === 'launching 2 training processes on 2 nodes')).toBe(true);
+    const ranks = events.find((e) => e.kind === 'ranks')!.ranks!;
+    expect(ranks.map((r) => r.rank)).toEqual([0, 1]);
+    expect(new Set(ranks.map((r) => r.node)).size).toBe(2); // one rank on each node
+    for (const r of ranks) expect(lab.nodes).toContain(r.node);
+    const losses = events.filter((e) => e.kind === 'step').map((e) => e.metrics!.loss);
+    expect(losses).toHaveLength(3);
+
+    // The same run on one local process with the global batch (2 × 4 = 8): the same losses.
+    const localOut = mkdtempSync(join(tmpdir(), 'slurm-span-local-'));
+    const single = await runSweep(plan, {
+      python,
+      cacheDir,
+      out: localOut,
+      executor: 'local',
+      sets: ['base.resources.processes_per_run=1', 'base.resources.nodes_per_run=1', 'base.training.batch_size=8'],
+    });
+    expect(single.statuses[0]!.state).toBe('succeeded');
+    const reference = readJsonl<{ kind: string; metrics?: { loss: number } }>(runPaths(join(localOut, 'runs', single.statuses[0]!.id)).events)
+      .filter((e) => e.kind === 'step')
+      .map((e) => e.metrics!.loss);
+    expect(Math.max(...losses.map((x, i) => Math.abs(x - reference[i]!)))).toBeLessThanOrEqual(1e-5);
+  }, 300_000);
 });
 

@@ -190,6 +190,34 @@ def lora_config(settings: dict):
     )
 
 
+def save_final(trainer, tokenizer, settings: dict, base_path: str, final: Path, device: Device) -> None:
+    """The run's ``final/``: a model directory every consumer loads as it is (``stage:sft``, eval generation,
+    ``dpo-sweep generate``, a later run's ``model:``). Without LoRA that is the trained model. With LoRA and
+    ``peft.save: merged`` (the default) the adapter goes to ``final/adapter/`` and ``final/`` holds the base model
+    with the adapter merged in, rebuilt on the CPU of rank 0 from the saved adapter (so a DDP/FSDP-wrapped or
+    sharded model is never merged in place, and the trainer can still evaluate with its adapter afterwards);
+    ``peft.save: adapter`` keeps the adapter alone in ``final/`` (transformers loads it onto its base through peft)."""
+    spec = settings.get("peft") or {}
+    mode = spec.get("save", "merged") if spec else None
+    target = final / "adapter" if mode == "merged" else final
+    trainer.save_model(str(target))
+    if not trainer.is_world_process_zero():
+        return
+    tokenizer.save_pretrained(str(final))
+    if mode != "merged":
+        return
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(base_path, dtype=device.torch_dtype)
+    merged = PeftModel.from_pretrained(base, str(target)).merge_and_unload()
+    merged.save_pretrained(str(final))
+    del base, merged
+    if torch.cuda.is_available():  # pragma: no cover - GPU machines
+        torch.cuda.empty_cache()
+
+
 def ensure_chat_template(tokenizer) -> str:
     """Keep the tokenizer's chat template; install the seed-spec §3.2 Llama-3 fallback only when it has none.
     Returns ``"tokenizer"`` or ``"fallback"``."""

@@ -24,6 +24,7 @@ from .common import (
     last_checkpoint,
     load_tokenizer,
     lora_config,
+    save_final,
     push_to_hub,
     tracker_env,
     trainer_args,
@@ -180,9 +181,7 @@ def train(request: dict) -> dict:
         if not events.interrupted:
             host.emit({"kind": "phase", "phase": "saving"})
             final = run_dir / "final"
-            trainer.save_model(str(final))
-            if trainer.is_world_process_zero():
-                tokenizer.save_pretrained(str(final))
+            save_final(trainer, tokenizer, settings, policy_path, final, device)
             trainer.write_sweep_state(final)
             outcome["final_dir"] = str(final)
             if eval_rows:

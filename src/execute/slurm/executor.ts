@@ -38,6 +38,7 @@ import {
   type TaskRef,
 } from './status.js';
 import { slurmCli, type SlurmCli } from './submit.js';
+import { referenceSharing } from '../../sweep/sharing.js';
 
 export interface SlurmExecuteOptions {
   out: string;
@@ -59,7 +60,7 @@ export interface SlurmExecuteOptions {
   /** Extra environment for the runners (written into the batch script). */
   env?: Record<string, string>;
   stopGraceMs?: number;
-  /** As in the local executor; the standalone runner cannot take overrides yet, so none may be set. */
+  /** As in the local executor: written to each run's overrides.json, which its standalone runner reads. */
   overridesFor?: (spec: RunSpec) => Record<string, unknown> | undefined;
   /** First poll interval (ms, default 1000); it backs off ×1.5 while nothing changes, up to `maxPollMs`. */
   pollMs?: number;
@@ -193,13 +194,18 @@ export async function executeSlurm(specs: RunSpec[], opts: SlurmExecuteOptions):
     return (await cli.partitionHasGpus(opts.executor.partition).catch(() => false)) ? want : 0;
   })();
 
+  // Runs sharing reference log-probs (counted over the whole sweep, as the local executor does).
+  const sharing = referenceSharing(specs);
+  // One array for the sweep: every task gets the widest run's nodes (a run uses the nodes it asks for).
+  const nodes = Math.max(1, ...specs.map((s) => s.settings.resources?.nodes_per_run ?? 1));
+
   const submit = async (batch: RunSpec[]) => {
     const n = record.submissions.length + 1;
     const stamp = `${n}`;
     const entries = batch.map((spec) => {
       const runDir = runDirOf(opts.out, spec.id);
       const previous = readStatus(runDir);
-      return { spec, runDir, attempt: (previous?.attempt ?? 0) + 1, previous };
+      return { spec, runDir, attempt: (previous?.attempt ?? 0) + 1, previous, refSharing: sharing.get(spec.id) ?? 1 };
     });
     const manifest = join(slurmDir, `submit-${stamp}.tsv`);
     const script = join(slurmDir, `submit-${stamp}.sbatch`);
@@ -214,6 +220,7 @@ export async function executeSlurm(specs: RunSpec[], opts: SlurmExecuteOptions):
         ...(maxConcurrent ? { maxConcurrent } : {}),
         executor: timeMinutes ? { ...opts.executor, time: String(timeMinutes) } : opts.executor,
         gpus,
+        nodes,
         manifest,
         logDir,
         cacheDir: opts.cacheDir,

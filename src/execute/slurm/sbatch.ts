@@ -29,14 +29,16 @@ export interface SlurmExecutorConfig {
 export interface ManifestEntry {
   runDir: string;
   attempt: number;
+  /** Runs of the sweep sharing this run's reference log-probs (src/sweep/sharing.ts); default 1. */
+  refSharing?: number;
 }
 
-/** One line per array index: `<run dir>\t<attempt>`. */
+/** One line per array index: `<run dir>\t<attempt>\t<ref sharing>`. */
 export function renderManifest(entries: readonly ManifestEntry[]): string {
   for (const e of entries) {
     if (/[\t\n]/.test(e.runDir)) throw new Error(`a run directory with a tab or newline cannot go to Slurm: ${JSON.stringify(e.runDir)}`);
   }
-  return entries.map((e) => `${e.runDir}\t${e.attempt}\n`).join('');
+  return entries.map((e) => `${e.runDir}\t${e.attempt}\t${e.refSharing ?? 1}\n`).join('');
 }
 
 export interface RunnerCommand {
@@ -69,8 +71,10 @@ export interface BatchScriptInput {
   /** `%K`: tasks at once. */
   maxConcurrent?: number;
   executor: SlurmExecutorConfig;
-  /** GPUs per task (0: none requested). */
+  /** GPUs per task (0: none requested), over all its nodes. */
   gpus: number;
+  /** Nodes per task (`resources.nodes_per_run`; default 1). GPUs are asked per node: gpus / nodes. */
+  nodes?: number;
   manifest: string;
   /** Folder of the Slurm logs (`%A_%a.out`). */
   logDir: string;
@@ -104,14 +108,16 @@ export function renderBatchScript(input: BatchScriptInput): string {
   const x = input.executor;
   if (input.count < 1) throw new Error('a job array needs at least one task');
   const name = `dpo-${input.sweepName}`.replace(/[^A-Za-z0-9._-]/g, '_');
+  const nodes = Math.max(1, input.nodes ?? 1);
+  if (input.gpus > 0 && input.gpus % nodes !== 0) throw new Error(`${input.gpus} GPUs per run do not split evenly over ${nodes} nodes`);
   const array = `0-${input.count - 1}${input.maxConcurrent ? `%${input.maxConcurrent}` : ''}`;
   const directives = [
     `--job-name=${name}`,
     `--array=${array}`,
     `--output=${sbatchPath(join(input.logDir, '%A_%a.out'))}`,
     '--open-mode=append',
-    '--nodes=1',
-    '--ntasks=1',
+    `--nodes=${nodes}`,
+    ...(nodes > 1 ? ['--ntasks-per-node=1'] : ['--ntasks=1']),
     // Before a time limit, SIGTERM to the runner alone, early enough for its checkpoint.
     `--signal=B:TERM@${Math.min(65_535, Math.ceil(input.stopGraceS) + 30)}`,
     ...(x.partition ? [`--partition=${x.partition}`] : []),
@@ -120,7 +126,7 @@ export function renderBatchScript(input: BatchScriptInput): string {
     ...(x.time ? [`--time=${x.time}`] : []),
     ...(x.mem ? [`--mem=${x.mem}`] : []),
     ...(x.cpus_per_run ? [`--cpus-per-task=${x.cpus_per_run}`] : []),
-    ...(input.gpus > 0 ? [`--gres=gpu:${input.gpus}`] : []),
+    ...(input.gpus > 0 ? [`--gres=gpu:${input.gpus / nodes}`] : []),
   ];
   for (const d of directives.slice(3)) if (/\s/.test(d)) throw new Error(`a Slurm option cannot hold whitespace: "${d}"`);
   const env = Object.entries(input.env).map(([k, v]) => {
@@ -138,7 +144,7 @@ export function renderBatchScript(input: BatchScriptInput): string {
     'set -eo pipefail',
     `manifest=${shQuote(input.manifest)}`,
     'line=$(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" "$manifest")',
-    `IFS=$'\\t' read -r run_dir attempt <<<"$line"`,
+    `IFS=$'\\t' read -r run_dir attempt ref_sharing <<<"$line"`,
     'if [[ -z "$run_dir" || -z "$attempt" ]]; then',
     '  echo "dpo-sweep: no run for array index $SLURM_ARRAY_TASK_ID in $manifest" >&2',
     '  exit 2',
@@ -156,7 +162,7 @@ export function renderBatchScript(input: BatchScriptInput): string {
     ...env,
     ...(x.setup?.length ? ['', '# setup (the plan\'s executor.setup)', ...x.setup] : []),
     '',
-    `exec "\${DPO_SWEEP_NODE:-$node_bin}" ${runnerArgs} --run-dir "$run_dir" --cache-dir "$DPO_SWEEP_CACHE" --attempt "$attempt"`,
+    `exec "\${DPO_SWEEP_NODE:-$node_bin}" ${runnerArgs} --run-dir "$run_dir" --cache-dir "$DPO_SWEEP_CACHE" --attempt "$attempt" --ref-sharing "\${ref_sharing:-1}"`,
     '',
   ].join('\n');
 }

@@ -337,6 +337,33 @@ describe.runIf(lab.ok)('executor: slurm (live Slurm, fake worker)', () => {
     expect(events.filter((e) => e.kind === 'run-end')).toHaveLength(4);
   }, 90_000);
 
+  it('stages.sft and an out-of-memory retry reach the tasks through overrides.json', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'slurm-stage-'));
+    const log = join(out, 'times.jsonl');
+    const { promise } = sweep(out, join(repoRoot, 'test/fixtures/plans/staged.yaml'), { '*': { steps: 2, step_s: 0.05, oom_above: 4, log_times: log } }, {
+      executor: 'slurm',
+      retry: { backoff_s: 0, max: 3 },
+    });
+    const result = await promise;
+    expect(result.statuses.map((s) => [s.name, s.state, s.attempt])).toEqual([
+      ['staged-sft', 'succeeded', 2],
+      ['staged-beta0.05', 'succeeded', 2],
+      ['staged-beta0.1', 'succeeded', 2],
+    ]);
+    const [sft, ...runs] = result.specs;
+    for (const spec of runs) {
+      // The stage's final model, given to the task's runner by overrides.json.
+      const seen = readJsonl<{ kind: string; model?: string }>(join(out, 'runs', spec.id, 'events.jsonl')).filter((e) => e.kind === 'train-begin');
+      expect(seen.map((e) => e.model)).toEqual([join(out, 'runs', sft!.id, 'final')]); // the fake reports it after its OOM check
+    }
+    // Micro-batch 8 (the default) ran out of memory; the retry task got 4 × accumulation 2.
+    const starts = readJsonl<TimeRecord & { batch_size: number; grad_accum: number }>(log).filter((r) => r.event === 'start' && r.name === 'staged-beta0.1');
+    expect(starts.map((r) => [r.batch_size, r.grad_accum])).toEqual([
+      [8, 1],
+      [4, 2],
+    ]);
+  }, 120_000);
+
   it('a run spans 2 nodes (resources.nodes_per_run: 2, real worker, gloo): one rank per node, the numbers of one process', async () => {
     if (!severalNodes('the multi-node run')) return;
     const out = mkdtempSync(join(tmpdir(), 'slurm-span-'));

@@ -116,7 +116,6 @@ export async function executeSlurm(specs: RunSpec[], opts: SlurmExecuteOptions):
     const shape = shapes.get(spec.id);
     writeOverrides(runDirOf(opts.out, spec.id), { ...stage, ...(shape ? { training: { ...(stage?.training as object), ...shape } } : {}) });
   };
-  for (const spec of specs) writeRunOverrides(spec);
 
   const statuses = new Map<string, RunStatus>();
   const inflight = new Map<string, InFlight>();
@@ -165,6 +164,7 @@ export async function executeSlurm(specs: RunSpec[], opts: SlurmExecuteOptions):
     }
     todo.push(spec);
   }
+  for (const spec of todo) writeRunOverrides(spec); // after ensureRunDir: a run's directory may be new
 
   // Tasks of an earlier submission that are still pending or running: follow them, don't resubmit.
   const earlier = latestTasks(record);

@@ -186,3 +186,24 @@ def test_sweep_state_roundtrip_restores_controller_and_generator():
     h = torch.Generator().manual_seed(0)
     _set_generator_state(h, text)
     assert torch.equal(torch.rand(4, generator=h), expected)
+
+
+def test_dropped_records_are_a_warning_naming_counts_reasons_and_lines(tmp_path):
+    """Bad rows are never dropped silently: the recipe emits one warning per split that lost records."""
+    from dpo_sweep_worker.recipes.common import dropped_rows_warnings
+    from dpo_sweep_worker.recipes.preference import load_preference_data
+
+    data = tmp_path / "prefs.jsonl"
+    good = [{"prompt": f"q{i}", "chosen": f"yes {i}", "rejected": f"no {i}"} for i in range(3)]
+    lines = [json.dumps(good[0]), "not json", json.dumps({"prompt": "x", "chosen": "same", "rejected": "same"}),
+             json.dumps(good[1]), json.dumps({"chosen": "a", "rejected": "b", "prompt": 3}), json.dumps(good[2])]
+    data.write_text("\n".join(lines) + "\n")
+    _, _, report = load_preference_data({"path": str(data), "format": "pairs", "split": "train"}, 0)
+    [warning] = dropped_rows_warnings(report)
+    assert warning.startswith(f"{data} [train]: kept 3 of 6 records; dropped 3: ")
+    assert "1 chosen equals rejected" in warning
+    assert "(lines 2, 5)" in warning  # the malformed ones; identical pairs are counted, not listed
+    assert warning.endswith("every dropped record is listed in data.json")
+    clean = tmp_path / "clean.jsonl"
+    clean.write_text("".join(json.dumps(r) + "\n" for r in good))
+    assert dropped_rows_warnings(load_preference_data({"path": str(clean), "format": "pairs", "split": "train"}, 0)[2]) == []

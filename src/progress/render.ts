@@ -63,6 +63,8 @@ export async function listrRenderer(): Promise<Renderer> {
   const finishers = new Map<string, { resolve(): void; reject(e: Error): void }>();
   const pending = new Map<string, SweepEvent[]>();
   let listrDone: Promise<void> = Promise.resolve();
+  // Shown under the run while it runs, and again after the task list (listr redraws over its output).
+  const warnings: string[] = [];
 
   const show = (id: string) => {
     const view = views.get(id);
@@ -86,6 +88,11 @@ export async function listrRenderer(): Promise<Renderer> {
       return;
     }
     show(event.id);
+    if (event.kind === 'run-event' && event.event.kind === 'warning') {
+      const text = `warning: ${String(event.event.message)}`;
+      warnings.push(`[${view.name}] ${text}`);
+      handle.output(text);
+    }
     if (event.kind === 'run-end') {
       const s = event.status;
       if (s.state === 'succeeded') {
@@ -136,7 +143,13 @@ export async function listrRenderer(): Promise<Renderer> {
     }
     apply(event);
   };
-  return { listener, done: () => listrDone };
+  return {
+    listener,
+    done: () =>
+      listrDone.then(() => {
+        for (const w of [...new Set(warnings)]) process.stderr.write(`${w}\n`);
+      }),
+  };
 }
 
 export { formatDuration };

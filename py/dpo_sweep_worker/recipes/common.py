@@ -190,6 +190,27 @@ def lora_config(settings: dict):
     )
 
 
+def dropped_rows_warnings(data_report: dict) -> list[str]:
+    """One sentence per data split that lost records: how many were kept, why the others were dropped, and the
+    first lines (``data.json`` in the run directory lists them all)."""
+    from ..data.convert import REASONS
+
+    out = []
+    for split, report in data_report.items():
+        if not isinstance(report, dict) or not report.get("dropped"):
+            continue
+        dropped = report["dropped"]
+        total = sum(dropped.values())
+        reasons = ", ".join(f"{n} {REASONS.get(k, k)}" for k, n in sorted(dropped.items(), key=lambda kv: -kv[1]))
+        lines = [b["line"] for b in report.get("bad_rows", [])]
+        where = f" (lines {', '.join(map(str, lines[:10]))}{', …' if len(lines) > 10 else ''})" if lines else ""
+        out.append(
+            f"{report.get('source')} [{split}]: kept {report.get('rows')} of {report.get('records')} records; "
+            f"dropped {total}: {reasons}{where}; every dropped record is listed in data.json"
+        )
+    return out
+
+
 def save_final(trainer, tokenizer, settings: dict, base_path: str, final: Path, device: Device) -> None:
     """The run's ``final/``: a model directory every consumer loads as it is (``stage:sft``, eval generation,
     ``dpo-sweep generate``, a later run's ``model:``). Without LoRA that is the trained model. With LoRA and

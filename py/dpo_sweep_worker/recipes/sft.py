@@ -21,6 +21,7 @@ from ..runtime import SpecError, quiet_libraries, release_memory, resolve_device
 from .common import (
     check_hub,
     check_report_to,
+    dropped_rows_warnings,
     dataset_source,
     is_main_process,
     last_checkpoint,
@@ -81,6 +82,8 @@ def train(request: dict) -> dict:
     if main:
         (run_dir / "data.json").write_text(json.dumps(data_report, indent=2))
     host.emit({"kind": "data", **data_report["rows"], "dropped": data_report["train"]["dropped"]})
+    for message in dropped_rows_warnings(data_report):
+        host.emit({"kind": "warning", "message": message})
 
     import torch
     from datasets import Dataset

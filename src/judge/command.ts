@@ -52,6 +52,12 @@ export type JudgeCommandOptions = z.input<typeof judgeCommandOptionsSchema>;
 export interface JudgeCommandIo {
   log(line: string): void;
   env: NodeJS.ProcessEnv;
+  /**
+   * Stop on SIGINT / SIGTERM as on a cancellation: unsent pairs end `invalid` (cancelled), the files
+   * are written and the exit code is 1; a second signal exits at once (130). Default: on when no
+   * `deps.signal` is given (the CLI), off otherwise.
+   */
+  handleSignals?: boolean;
 }
 
 export async function judgeCommand(
@@ -69,26 +75,58 @@ export async function judgeCommand(
   const o = parsed.data;
   const redact = makeRedactor(io.env);
   const say = (line: string) => io.log(redact(line));
-  const summary = await runJudge(
-    {
-      a: o.a,
-      b: o.b,
-      preset: o.preset,
-      out: o.out,
-      model: o.model,
-      bothOrders: o.bothOrders,
-      seed: o.seed,
-      concurrency: o.concurrency,
-      maxCost: o.maxCost,
-      dryRun: o.dryRun,
-      cacheDir: o.cacheDir,
-      rpm: o.rpm,
-      tpm: o.tpm,
-      timeoutMs: o.timeout !== undefined ? o.timeout * 1000 : undefined,
-      pricesFile: o.prices,
-    },
-    { ...deps, env: io.env, log: say },
-  );
+  let signal = deps.signal;
+  let release = () => {};
+  if (io.handleSignals ?? deps.signal === undefined) {
+    const stop = new AbortController();
+    if (deps.signal) {
+      const outer = deps.signal;
+      if (outer.aborted) stop.abort(outer.reason);
+      else outer.addEventListener('abort', () => stop.abort(outer.reason), { once: true });
+    }
+    let interrupts = 0;
+    const onSignal = () => {
+      interrupts++;
+      if (interrupts === 1) {
+        say('stopping: no new requests; judged pairs are cached and the files are written (signal again to quit now)');
+        stop.abort(new Error('interrupted'));
+      } else {
+        process.exit(130);
+      }
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    release = () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    };
+    signal = stop.signal;
+  }
+  let summary: JudgeSummary;
+  try {
+    summary = await runJudge(
+      {
+        a: o.a,
+        b: o.b,
+        preset: o.preset,
+        out: o.out,
+        model: o.model,
+        bothOrders: o.bothOrders,
+        seed: o.seed,
+        concurrency: o.concurrency,
+        maxCost: o.maxCost,
+        dryRun: o.dryRun,
+        cacheDir: o.cacheDir,
+        rpm: o.rpm,
+        tpm: o.tpm,
+        timeoutMs: o.timeout !== undefined ? o.timeout * 1000 : undefined,
+        pricesFile: o.prices,
+      },
+      { ...deps, env: io.env, log: say, ...(signal ? { signal } : {}) },
+    );
+  } finally {
+    release();
+  }
   if (summary.dry_run) {
     say(
       `dry run: ${summary.planned_requests} requests to send, ${summary.cache_hits} cached, estimated cost ${

@@ -108,6 +108,8 @@ export async function loadOutputsFile(path: string, label: string): Promise<Outp
   } catch (cause) {
     throw new InputError(`--${label} ${path}: cannot read the file`, [(cause as Error).message], { cause });
   }
+  // A UTF-8 byte order mark (written by some Windows editors and Excel exports) is not part of the data.
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const rows: Array<{ where: string; value: unknown }> = [];
   if (text.trimStart().startsWith('[')) {
     let value: unknown;
@@ -128,7 +130,20 @@ export async function loadOutputsFile(path: string, label: string): Promise<Outp
         problems.push(`${path}:${i + 1}: not a JSON object (${(cause as Error).message})`);
       }
     });
-    if (problems.length > 0) throw new InputError(`${path}: invalid JSONL`, problems.slice(0, 50));
+    if (problems.length > 0) {
+      // A pretty-printed JSON object is not JSONL: say what the file is instead of listing every line.
+      const whole = parseJson(text);
+      if (whole.ok && whole.value !== null && typeof whole.value === 'object' && !Array.isArray(whole.value)) {
+        const arrays = Object.entries(whole.value as Record<string, unknown>)
+          .filter(([, v]) => Array.isArray(v))
+          .map(([k]) => k);
+        throw new InputError(`${path}: one JSON object, not a JSON array of records or JSONL`, [
+          'expected a JSON array ([{"instruction": …, "output": …}, …]) or one JSON object a line',
+          ...(arrays.length > 0 ? [`the records may be in its field ${arrays.map((k) => JSON.stringify(k)).join(' or ')}: write that array to a file of its own`] : []),
+        ]);
+      }
+      throw new InputError(`${path}: invalid JSONL`, problems.slice(0, 50));
+    }
   }
   const records: OutputRecord[] = [];
   const skipped: Record<string, number> = {};
@@ -145,6 +160,14 @@ export async function loadOutputsFile(path: string, label: string): Promise<Outp
   for (const r of records) if (r.generator) counts.set(r.generator, (counts.get(r.generator) ?? 0) + 1);
   const generator = [...counts.entries()].sort((x, y) => y[1] - x[1])[0]?.[0] ?? basename(path).replace(/\.(jsonl?|json)$/, '');
   return { path, records, generator, skipped };
+}
+
+function parseJson(text: string): { ok: true; value: unknown } | { ok: false } {
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch {
+    return { ok: false };
+  }
 }
 
 function indexByInstruction(records: readonly OutputRecord[]) {

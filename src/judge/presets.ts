@@ -172,7 +172,13 @@ async function readPresetFile(dir: string, file: string, presetYaml: string): Pr
 export async function loadPreset(nameOrPath: string, presetsDir?: string): Promise<JudgePreset> {
   const dir = resolvePresetDir(nameOrPath, presetsDir);
   const presetYaml = join(dir, 'preset.yaml');
-  const text = await readFile(presetYaml, 'utf8');
+  let text: string;
+  try {
+    if (!statSync(presetYaml).isFile()) throw new Error('not a file');
+    text = await readFile(presetYaml, 'utf8');
+  } catch (cause) {
+    throw new InputError(`${presetYaml}: cannot read the judge preset`, [(cause as Error).message], { cause });
+  }
   let data: unknown;
   try {
     data = yaml.load(text, { filename: presetYaml });

@@ -7,7 +7,8 @@
  * It never prints (lines go to `deps.log`) and never exits; bad input throws an InputError.
  */
 import { setMaxListeners } from 'node:events';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { access, mkdir, rename, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { InputError } from '../errors.js';
@@ -139,7 +140,8 @@ export async function runJudge(options: JudgeOptions, deps: JudgeDeps = {}): Pro
 
   // 1. Preset, key, pairs.
   const preset = await loadPreset(options.preset, options.presetsDir);
-  if (preset.kind === 'llm' && !options.dryRun && deps.client === undefined && !env.OPENAI_API_KEY) {
+  // A blank key (`OPENAI_API_KEY=` or spaces) is no key: the server would refuse every request.
+  if (preset.kind === 'llm' && !options.dryRun && deps.client === undefined && !env.OPENAI_API_KEY?.trim()) {
     throw new InputError(`judge preset "${options.preset}" calls an LLM and OPENAI_API_KEY is not set`, [
       'export OPENAI_API_KEY=… (and OPENAI_BASE_URL=http://host:port/v1 for another OpenAI-compatible server)',
       'or use a rule preset (kind: rule), which needs no key',
@@ -164,6 +166,7 @@ export async function runJudge(options: JudgeOptions, deps: JudgeDeps = {}): Pro
 
   if (preset.kind === 'rule') {
     const model = `rule:${preset.rule}`;
+    if (!options.dryRun) await ensureOutDir(options.out);
     const records = await judgeByRule(preset, pairs, { seed, bothOrders, model });
     const summary: JudgeSummary = {
       ...header,
@@ -268,6 +271,8 @@ export async function runJudge(options: JudgeOptions, deps: JudgeDeps = {}): Pro
       );
     }
   }
+  // Before the first request: a run whose results cannot be written must not spend anything.
+  await ensureOutDir(options.out);
   if (price === undefined && todo.length > 0) log(`no price known for ${model}: cost_usd will be null (add --prices)`);
 
   // 5. Send.
@@ -371,7 +376,8 @@ export async function runJudge(options: JudgeOptions, deps: JudgeDeps = {}): Pro
       const follow: ChatMessage[] = [
         ...t.messages,
         { role: 'assistant', content: first.reply.content },
-        { role: 'user', content: preset.reask.replace(/\{\{\s*detail\s*\}\}/g, parsed.detail) },
+        // A function replacement: `$&`, `$'` … in the reply's text are not replacement patterns.
+        { role: 'user', content: preset.reask.replace(/\{\{\s*detail\s*\}\}/g, () => parsed.detail) },
       ];
       const second = await exchange(follow);
       if (!second.ok) return failedRecord(t, model, second.reason, second.detail, first.reply.content);
@@ -553,11 +559,29 @@ async function writeAtomic(path: string, text: string): Promise<void> {
   await rename(tmp, path);
 }
 
+/** `--out` is (or can be made) a writable folder; an InputError naming it otherwise. */
+async function ensureOutDir(out: string): Promise<void> {
+  try {
+    await mkdir(out, { recursive: true });
+    if (!(await stat(out)).isDirectory()) throw new Error('not a directory');
+    await access(out, fsConstants.W_OK);
+  } catch (cause) {
+    throw new InputError(`--out ${out}: cannot write judgments there`, [(cause as Error).message, 'choose a folder you can write (it is created when missing)'], { cause });
+  }
+}
+
 async function writeOutputs(out: string, records: readonly JudgmentRecord[], summary: JudgeSummary, redact: Redactor): Promise<void> {
-  await mkdir(out, { recursive: true });
-  const lines = records.map((r) => JSON.stringify(redactDeep(r, redact))).join('\n');
-  await writeAtomic(join(out, 'judgments.jsonl'), lines.length > 0 ? `${lines}\n` : '');
-  await writeAtomic(join(out, 'summary.json'), `${JSON.stringify(redactDeep(summary, redact), null, 2)}\n`);
+  try {
+    await mkdir(out, { recursive: true });
+    const lines = records.map((r) => JSON.stringify(redactDeep(r, redact))).join('\n');
+    await writeAtomic(join(out, 'judgments.jsonl'), lines.length > 0 ? `${lines}\n` : '');
+    await writeAtomic(join(out, 'summary.json'), `${JSON.stringify(redactDeep(summary, redact), null, 2)}\n`);
+  } catch (cause) {
+    throw new InputError(redact(`--out ${out}: cannot write judgments.jsonl / summary.json`), [
+      redact((cause as Error).message),
+      'the judged pairs are cached: rerun with a writable --out to write them without new requests',
+    ], { cause });
+  }
 }
 
 const pct = (x: number | null) => (x === null ? 'n/a' : `${(x * 100).toFixed(1)}%`);

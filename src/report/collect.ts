@@ -178,8 +178,16 @@ interface SpecJson {
 async function collectSweep(root: string, cwd: string, warnings: string[]): Promise<ReportData> {
   const sweep = readJson<SweepJson>(join(root, 'sweep.json'));
   if (!sweep) warnings.push('sweep.json is not readable JSON; runs are taken from runs/');
-  const listed = sweep?.runs ?? [];
-  const ids = listed.map((r) => r.id);
+  // Entries without a string id (a hand-edited or foreign sweep.json) cannot name a run folder.
+  const rawRuns: unknown = isObject(sweep) ? sweep.runs : undefined;
+  if (rawRuns !== undefined && !Array.isArray(rawRuns)) warnings.push('sweep.json: "runs" is not a list; runs are taken from runs/');
+  const listed = (Array.isArray(rawRuns) ? rawRuns : []).filter(
+    (r): r is { id: string; name: string; varied?: Record<string, unknown> } => isObject(r) && typeof r.id === 'string' && r.id !== '',
+  );
+  if (Array.isArray(rawRuns) && listed.length < rawRuns.length) {
+    warnings.push(`sweep.json: ${rawRuns.length - listed.length} run entr${rawRuns.length - listed.length === 1 ? 'y has' : 'ies have'} no id; ignored`);
+  }
+  const ids = [...new Set(listed.map((r) => r.id))];
   const runsDir = join(root, 'runs');
   // Run dirs not in sweep.json (an older plan's runs) are reported too, after the listed ones.
   if (existsSync(runsDir)) {
@@ -187,14 +195,14 @@ async function collectSweep(root: string, cwd: string, warnings: string[]): Prom
       if (!ids.includes(id) && isDir(join(runsDir, id))) ids.push(id);
     }
   }
-  const plan = sweep?.plan ?? {};
+  const plan: NonNullable<SweepJson['plan']> = isObject(sweep) && isObject(sweep.plan) ? sweep.plan : {};
   const baseline = plan.judge?.baseline ?? null;
   const runs: RunData[] = [];
   for (const id of ids) {
     const entry = listed.find((r) => r.id === id);
     runs.push(await readRun(join(runsDir, id), id, entry, baseline, { root, cwd, warnings }));
   }
-  const formats = plan.report?.formats?.filter((f): f is ReportFormat => (REPORT_FORMATS as readonly string[]).includes(f)) ?? null;
+  const formats = (Array.isArray(plan.report?.formats) ? plan.report.formats : undefined)?.filter((f): f is ReportFormat => (REPORT_FORMATS as readonly string[]).includes(f)) ?? null;
   return {
     kind: 'sweep',
     dir: root,
@@ -230,10 +238,14 @@ async function readRun(
   baseline: string | null,
   ctx: Ctx,
 ): Promise<RunData> {
-  const spec = readJson<SpecJson>(join(runDir, 'spec.json'));
-  const status = readJson<RunStatus>(join(runDir, 'status.json'));
+  const spec = objectOrNull(readJson<SpecJson>(join(runDir, 'spec.json')));
+  const statusPath = join(runDir, 'status.json');
+  const status = objectOrNull(readJson<RunStatus>(statusPath));
+  if (status === null && existsSync(statusPath)) {
+    ctx.warnings.push(`${rel(ctx.root, statusPath)}: not readable JSON; the run's state is unknown (shown as not started)`);
+  }
   const name = status?.name ?? spec?.name ?? entry?.name ?? id;
-  const events = safeJsonl(join(runDir, 'events.jsonl'), ctx);
+  const events = safeJsonl(join(runDir, 'events.jsonl'), ctx).filter(isObject);
   const steps: StepPoint[] = [];
   const evals: EvalPoint[] = [];
   for (const e of events) {
@@ -276,7 +288,7 @@ function readMargins(runDir: string, ctx: Ctx): MarginPoint[] {
   if (!isDir(dir)) return [];
   const out: MarginPoint[] = [];
   for (const epochDir of readdirSync(dir).filter((d) => /^epoch_\d+$/.test(d)).sort()) {
-    for (const r of safeJsonl(join(dir, epochDir, 'margins.jsonl'), ctx)) {
+    for (const r of safeJsonl(join(dir, epochDir, 'margins.jsonl'), ctx).filter(isObject)) {
       const n = numbers(r);
       if (n.step === undefined) continue;
       const get = (k: string) => (k in n ? n[k]! : null);
@@ -350,7 +362,20 @@ async function readJudgeDir(dir: string, root: string, baseline: string | null, 
     ctx.warnings.push(`${rel(root, join(dir, 'summary.json'))}: not readable JSON; judgment ignored`);
     return null;
   }
-  const records = safeJsonl<JudgmentRecord>(join(dir, 'judgments.jsonl'), ctx).filter((r) => isObject(r) && typeof r.index === 'number');
+  const all = safeJsonl<JudgmentRecord>(join(dir, 'judgments.jsonl'), ctx);
+  // Records the report can use: an index, the pair's hash and instruction, an order and a verdict.
+  const records = all.filter(
+    (r) =>
+      isObject(r) &&
+      typeof r.index === 'number' &&
+      typeof r.pair === 'string' &&
+      typeof r.instruction === 'string' &&
+      (r.order === 'ab' || r.order === 'ba') &&
+      ['a', 'b', 'tie', 'invalid'].includes(r.verdict as string),
+  );
+  if (records.length < all.length) {
+    ctx.warnings.push(`${rel(root, join(dir, 'judgments.jsonl'))}: ${all.length - records.length} record(s) without index, pair, instruction, order or verdict; ignored`);
+  }
   const { outputs, note } = await readPairOutputs(summary, records, dir, ctx, fallbackA);
   return {
     dir: rel(root, dir) || '.',
@@ -461,6 +486,10 @@ function isDir(p: string): boolean {
   } catch {
     return false;
   }
+}
+
+function objectOrNull<T>(v: T | undefined): T | null {
+  return isObject(v) ? v : null;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -5,7 +5,7 @@
  * file is written to a temporary name and renamed, so a reader never sees half a file;
  * `summary.json` is written last.
  */
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError } from '../errors.js';
 import { aggregate, exampleSet, type Results } from './aggregate.js';
@@ -54,17 +54,36 @@ export async function writeReport(dir: string, options: ReportOptions = {}): Pro
   const { data, results } = content;
   const formats = new Set<ReportFormat>(options.formats ?? data.report.formats ?? REPORT_FORMATS);
   const out = join(data.dir, 'report');
-  mkdirSync(out, { recursive: true });
+  // A report folder that cannot be written (a file named `report`, a read-only dir) is the user's to
+  // fix: an InputError naming it, not a stack trace.
+  const unwritable = (path: string, cause: unknown) =>
+    new InputError(`cannot write the report to ${path}`, [(cause as Error).message, `${out} must be a folder you can write`], { cause });
+  try {
+    mkdirSync(out, { recursive: true });
+  } catch (cause) {
+    throw unwritable(out, cause);
+  }
   const files: string[] = [];
   const write = (name: string, text: string) => {
     const path = join(out, name);
     const tmp = `${path}.tmp-${process.pid}`;
-    writeFileSync(tmp, text);
-    renameSync(tmp, path);
+    try {
+      writeFileSync(tmp, text);
+      renameSync(tmp, path);
+    } catch (cause) {
+      rmSync(tmp, { force: true });
+      throw unwritable(path, cause);
+    }
     files.push(path);
   };
   if (formats.has('md')) {
-    if (content.charts.length > 0) mkdirSync(join(out, 'plots'), { recursive: true });
+    if (content.charts.length > 0) {
+      try {
+        mkdirSync(join(out, 'plots'), { recursive: true });
+      } catch (cause) {
+        throw unwritable(join(out, 'plots'), cause);
+      }
+    }
     for (const c of content.charts) write(`plots/${c.id}.svg`, c.svg);
     write('report.md', renderMarkdown(content));
   }

@@ -32,6 +32,7 @@ export async function reportCommand(dir: string, opts: ReportCommandOptions, io:
 function parseFormats(value: string | string[] | undefined): ReportFormat[] | undefined | InputError {
   if (value === undefined) return undefined;
   const list = (Array.isArray(value) ? value : [value]).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+  if (list.length === 0) return new InputError('--format: no format given', [`choose from ${REPORT_FORMATS.join(', ')} (comma-separated)`]);
   const bad = list.filter((f) => !(REPORT_FORMATS as readonly string[]).includes(f));
   if (bad.length > 0) return new InputError(`unknown report format${bad.length > 1 ? 's' : ''}: ${bad.join(', ')}`, [`choose from ${REPORT_FORMATS.join(', ')}`]);
   return list as ReportFormat[];

@@ -239,6 +239,11 @@ export async function runJudge(options: JudgeOptions, deps: JudgeDeps = {}): Pro
   if (options.dryRun) {
     for (const t of todo.slice(0, 20)) log(`request pair=${t.pairId} order=${t.order} key=${t.key.slice(0, 16)}`);
     if (todo.length > 20) log(`… and ${todo.length - 20} more requests`);
+    if (options.maxCost !== undefined && todo.length > 0) {
+      if (price === undefined) log(`--max-cost $${options.maxCost}: the real run would refuse, no price is known for ${model} (see --prices)`);
+      else if ((estimatedCost ?? 0) > options.maxCost) log(`--max-cost $${options.maxCost}: the real run would refuse, the estimate is over it`);
+      else log(`--max-cost $${options.maxCost}: within budget`);
+    }
     const firstTask = todo[0];
     if (firstTask) for (const m of firstTask.messages) log(`--- first request, ${m.role} message ---\n${m.content}`);
     const records = tasks.map((t, i) => (hits[i] ? recordFromEntry(t, hits[i]!, model) : pendingRecord(t, model)));

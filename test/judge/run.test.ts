@@ -250,6 +250,15 @@ describe('judge over HTTP with the real SDK', () => {
     expect(server.count()).toBe(0);
     expect(existsSync(join(work, 'dry'))).toBe(false);
     expect(lines.join('\n')).toMatch(/--- first request, user message ---/);
+    // With --max-cost, the dry run says whether the real run would go ahead.
+    const est = s.estimated_cost_usd!;
+    lines.length = 0;
+    await runJudge(options(files, { dryRun: true, maxCost: est / 2, out: join(work, 'dry') }), { env: {}, log: (l) => lines.push(l) });
+    expect(lines.join('\n')).toMatch(/--max-cost \$[\d.e-]+: the real run would refuse, the estimate is over it/);
+    lines.length = 0;
+    await runJudge(options(files, { dryRun: true, maxCost: est * 2, out: join(work, 'dry') }), { env: {}, log: (l) => lines.push(l) });
+    expect(lines.join('\n')).toMatch(/--max-cost \$[\d.e-]+: within budget/);
+    expect(server.count()).toBe(0);
   });
 
   it('an llm preset without OPENAI_API_KEY stops before any request; a rule preset needs no key', async () => {

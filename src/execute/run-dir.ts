@@ -93,8 +93,20 @@ export function appendEvent(path: string, event: Record<string, unknown>): void 
 export function readJsonl<T = Record<string, unknown>>(path: string): T[] {
   if (!existsSync(path)) return [];
   const text = readFileSync(path, 'utf8');
-  // The last piece after the final newline is '' (clean end) or a torn line: drop it either way.
-  const complete = text.split('\n').slice(0, -1);
+  // The last piece after the final newline is '' (clean end), a torn line (being written: dropped),
+  // or a whole record written without a final newline (another tool's file: kept). A torn object
+  // never parses, so "parses as an object" tells the two apart.
+  const pieces = text.split('\n');
+  const tail = pieces.pop()!;
+  const complete = pieces;
+  if (tail.trim()) {
+    try {
+      const last = JSON.parse(tail) as unknown;
+      if (last && typeof last === 'object' && !Array.isArray(last)) complete.push(tail);
+    } catch {
+      // torn: its writer has not finished it
+    }
+  }
   const out: T[] = [];
   complete.forEach((line, i) => {
     if (!line.trim()) return;

@@ -6,9 +6,28 @@ export interface CliIO {
   env: NodeJS.ProcessEnv;
 }
 
+/**
+ * A reader that goes away (`dpo-sweep plan big.yaml | head`) closes the pipe: the next write fails
+ * with EPIPE, which Node raises as an unhandled 'error' event (a stack trace, exit 1). Output to a
+ * closed pipe is dropped instead; the command itself carries on (a running sweep keeps running).
+ */
+const closed = { stdout: false, stderr: false };
+function dropWhenClosed(stream: NodeJS.WriteStream, name: keyof typeof closed): void {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    closed[name] = true;
+  });
+}
+dropWhenClosed(process.stdout, 'stdout');
+dropWhenClosed(process.stderr, 'stderr');
+
 export const processIO: CliIO = {
-  out: (line) => process.stdout.write(`${line}\n`),
-  err: (line) => process.stderr.write(`${line}\n`),
+  out: (line) => {
+    if (!closed.stdout) process.stdout.write(`${line}\n`);
+  },
+  err: (line) => {
+    if (!closed.stderr) process.stderr.write(`${line}\n`);
+  },
   isTTY: Boolean(process.stdout.isTTY) && !process.env.CI,
   env: process.env,
 };

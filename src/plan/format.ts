@@ -79,17 +79,27 @@ const MESSAGES: Messages = {
     i.found === 'none'
       ? 'no dataset: set dataset.path (a local file) or dataset.name (a hub id)'
       : 'dataset.path and dataset.name are both set; keep one',
+  'path-missing': (i) =>
+    i.kind === 'file'
+      ? `no such file or folder: ${i.value} (a relative dataset.path is read from the folder of the file that wrote it)`
+      : i.found === 'file'
+        ? `${i.value} is a file; a local model is a folder (config.json, weights, tokenizer)`
+        : `no such model folder: ${i.value} (a hub id is written without ./, ../ or a leading /)`,
   'stage-missing': (i) => `${i.value} needs a stages.${i.stage} section`,
   'axis-overlap': (i) => `"${i.key}" is also varied by ${formatPath(i.other)}; vary each setting in one place`,
   'duplicate-runs': (i) => `runs "${i.first}" and "${i.second}" resolve to the same settings; remove one or make them differ`,
+  'duplicate-draws': (i) =>
+    `random search drew the same values twice: runs "${i.first}" and "${i.second}" resolve to the same settings; lower the count, change sweep.random.seed, or give the params more values (a choice with few values repeats)`,
   'key-needs-algorithm': (i) =>
     `${i.key} only applies to algorithm ${i.algorithms.join(' or ')}, and no run that takes this value uses it (they use ${i.used.join(', ')})`,
   'sft-preference-key': (i) => `${i.key} is a preference-training setting; algorithm sft does not use it`,
   'dynamic-beta-bounds': (i) =>
     `dynamic β needs 0 <= dynamic_beta.beta_min <= beta <= dynamic_beta.beta_max; this run has beta_min ${i.betaMin}, beta ${i.beta}, beta_max ${i.betaMax}`,
+  'seed-range': (i) => `training seed ${i.seed} is too large: the worker seeds numpy, which takes 0 to ${i.max}`,
   'stage-sft-adapter': () =>
     'the sweep starts from the SFT stage\'s final model, so its LoRA adapter is saved merged: use peft.save: merged (the default)',
   'nodes-split': (i) => `resources.${i.key} is ${i.value}, which does not split evenly over resources.nodes_per_run ${i.nodes} nodes`,
+  'eval-steps-no-data': () => 'has no effect: the run has no held-out data (set dataset.val_ratio or dataset.eval_split)',
   'epochs-ignored': () => 'training.epochs is ignored because training.max_steps is set',
   'overridden-by-sweep': (i) => `overridden in every run by ${formatPath(i.by)}`,
 };

@@ -38,14 +38,18 @@ export type IssueData =
   | { code: 'empty-axis'; key: string }
   | { code: 'bad-range'; dist: string; lo: number; hi: number; reason: 'order' | 'non-positive' }
   | { code: 'dataset-source'; found: 'none' | 'both' }
+  | { code: 'path-missing'; kind: 'file' | 'model'; value: string; found: 'none' | 'file' }
   | { code: 'stage-missing'; stage: string; value: string }
   | { code: 'axis-overlap'; key: string; other: Path }
   | { code: 'duplicate-runs'; first: string; second: string }
+  | { code: 'duplicate-draws'; first: string; second: string }
   | { code: 'key-needs-algorithm'; key: string; algorithms: string[]; used: string[] }
   | { code: 'sft-preference-key'; key: string }
   | { code: 'dynamic-beta-bounds'; betaMin: number; beta: number; betaMax: number }
+  | { code: 'seed-range'; seed: number; max: number }
   // ── warnings ───────────────────────────────────────────────────────────────────────────────
   | { code: 'epochs-ignored' }
+  | { code: 'eval-steps-no-data' }
   | { code: 'stage-sft-adapter' }
   | { code: 'nodes-split'; key: string; value: number; nodes: number }
   | { code: 'overridden-by-sweep'; key: string; by: Path };

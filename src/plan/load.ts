@@ -18,7 +18,7 @@ import { isError, issue, type Issue, type Origin, type Path } from './issues.js'
 import { expandDottedKeys } from './normalise.js';
 import { deleteAt, fromYaml, isMapping, originOf, overlay, withValueAt, type Located } from './origins.js';
 import { applySet, parseSet } from './overrides.js';
-import { resolvePlanPaths } from './paths.js';
+import { missingPaths, resolvePlanPaths, type PathLookup } from './paths.js';
 import { RULES, type Rule } from './rules.js';
 import { checkRuns } from './runs.js';
 import { PlanSchema, type Plan } from './schema.js';
@@ -32,6 +32,11 @@ export interface LoadOptions {
   readFile?: (file: string) => Promise<string>;
   /** Whether a path is an existing directory (for local model folders; default: node:fs). */
   isDirectory?: (file: string) => boolean;
+  /**
+   * What a local path is: a missing `dataset.path` or local model folder is a problem (default:
+   * node:fs). Defaults to `isDirectory` when only that is given; `false` skips the check.
+   */
+  pathKind?: PathLookup | false;
   /** Base for a relative `file` and for relative paths in `--set` values (default: process.cwd()). */
   cwd?: string;
   /** Cross-field rules to run (default: all of `RULES`). */
@@ -50,6 +55,7 @@ export interface LoadedPlan {
 interface Io {
   readFile: (file: string) => Promise<string>;
   isDirectory: (file: string) => boolean;
+  pathKind: PathLookup | false;
   cwd: string;
 }
 
@@ -57,6 +63,8 @@ export async function loadPlan(file: string, options: LoadOptions = {}): Promise
   const io: Io = {
     readFile: options.readFile ?? ((f) => fsReadFile(f, 'utf8')),
     isDirectory: options.isDirectory ?? isDirectoryOnDisk,
+    pathKind:
+      options.pathKind ?? (options.isDirectory ? (p: string) => (options.isDirectory!(p) ? 'dir' : 'file') : pathKindOnDisk),
     cwd: options.cwd ?? process.cwd(),
   };
   const absolute = path.resolve(io.cwd, file);
@@ -71,6 +79,8 @@ export async function loadPlan(file: string, options: LoadOptions = {}): Promise
   const read = await readChain({ absolute, display: file, text }, [], io, issues, undefined);
   if (!read) throw failure(file, issues);
 
+  // Each file's dotted keys were spread when it was read, so `--set base.training.max_steps=5`
+  // replaces a `training.max_steps: 3` written in the file instead of clashing with it.
   let doc = read;
   for (const text of options.sets ?? []) {
     const origin: Origin = { kind: 'set', text };
@@ -79,6 +89,7 @@ export async function loadPlan(file: string, options: LoadOptions = {}): Promise
     if ('code' in applied) issues.push({ ...issue([], applied), origin });
     else doc = applied;
   }
+  // A `--set` value may itself hold dotted keys (`--set 'base={training.max_steps: 5}'`).
   const expanded = expandDottedKeys(doc);
   issues.push(...expanded.issues);
   doc = expanded.doc;
@@ -95,6 +106,11 @@ export async function loadPlan(file: string, options: LoadOptions = {}): Promise
       return origin.kind === 'file' ? path.dirname(path.resolve(io.cwd, origin.file)) : io.cwd;
     };
     resolved = resolvePlanPaths(plan, dirOf, io.isDirectory);
+    if (io.pathKind) {
+      for (const missing of missingPaths(resolved, io.pathKind)) {
+        issues.push(issue(missing.planPath, { code: 'path-missing', kind: missing.kind, value: missing.value, found: missing.found }));
+      }
+    }
     // Duplicates are only meaningful once nothing was removed to keep checking.
     const clean = !issues.some(isError);
     issues.push(...checkRuns(withoutBrokenAxes(resolved, ruleIssues), { duplicates: clean }));
@@ -143,7 +159,11 @@ async function readChain(source: Source, chain: Source[], io: Io, issues: Issue[
     issues.push({ ...issue([], { code: 'invalid-value', expected: 'a mapping of plan keys (name, base, sweep, ...)', received: parsed.value }), origin });
     return undefined;
   }
-  const located = fromYaml(parsed.value, parsed.positions, source.display);
+  // Dotted keys are spread per file, before merging with what it extends: a parent's
+  // `training.max_steps: 3` and a child's `training: {max_steps: 5}` are the same setting.
+  const spread = expandDottedKeys(fromYaml(parsed.value, parsed.positions, source.display));
+  issues.push(...spread.issues);
+  const located = spread.doc;
   const parent = parsed.value['extends'];
   if (parent === undefined) return located;
   if (typeof parent !== 'string' || parent === '') return located; // the schema reports it
@@ -279,6 +299,15 @@ function reasonOf(error: unknown): string {
   if (code === 'EISDIR') return 'is a directory';
   if (code === 'EACCES') return 'permission denied';
   return error instanceof Error ? error.message : String(error);
+}
+
+function pathKindOnDisk(p: string): 'file' | 'dir' | undefined {
+  try {
+    const s = statSync(p);
+    return s.isDirectory() ? 'dir' : 'file';
+  } catch {
+    return undefined;
+  }
 }
 
 function isDirectoryOnDisk(p: string): boolean {

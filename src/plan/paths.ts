@@ -59,6 +59,47 @@ export function resolvePlanPaths(plan: Plan, dirOf: (planPath: Path) => string, 
   return copy;
 }
 
+/** What a path is on disk (injected in tests). */
+export type PathLookup = (p: string) => 'file' | 'dir' | undefined;
+
+/** A local path setting that does not exist (or is the wrong kind of thing). */
+export interface MissingPath {
+  /** Where it was written in the plan. */
+  planPath: Path;
+  kind: 'file' | 'model';
+  value: string;
+  found: 'none' | 'file';
+}
+
+/**
+ * Local paths a resolved plan (`resolvePlanPaths`) names that are not there: a `dataset.path` that
+ * is neither a file nor a folder, a model or reference written as a local folder (absolute after
+ * resolution) that is not a folder. Hub ids, `builtin:` and `stage:` references are not checked.
+ */
+export function missingPaths(plan: Plan, pathKind: PathLookup): MissingPath[] {
+  const out: MissingPath[] = [];
+  const check = (value: unknown, at: Path, prefix: readonly string[]): void => {
+    for (const { key, kind } of PATH_SETTINGS) {
+      if (key.length < prefix.length || !prefix.every((s, i) => key[i] === s)) continue;
+      const rest = key.slice(prefix.length);
+      const current = getIn(value, rest);
+      if (typeof current !== 'string' || !path.isAbsolute(current)) continue;
+      const found = pathKind(current);
+      if (kind === 'file' ? found === undefined : found !== 'dir') {
+        out.push({ planPath: [...at, ...rest], kind, value: current, found: found === 'file' ? 'file' : 'none' });
+      }
+    }
+  };
+  if (plan.base) check(plan.base, ['base'], []);
+  if (plan.stages?.sft) check(plan.stages.sft, ['stages', 'sft'], []);
+  plan.sweep?.list?.forEach((variant, i) => check(variant, ['sweep', 'list', i], []));
+  for (const [key, values] of Object.entries(plan.sweep?.grid ?? {})) values.forEach((v, j) => check(v, ['sweep', 'grid', key, j], splitKey(key)));
+  for (const [key, param] of Object.entries(plan.sweep?.random?.params ?? {})) {
+    if ('choice' in param) param.choice.forEach((v, j) => check(v, ['sweep', 'random', 'params', key, 'choice', j], splitKey(key)));
+  }
+  return out;
+}
+
 function getIn(value: unknown, keys: readonly string[]): unknown {
   let v = value;
   for (const k of keys) {

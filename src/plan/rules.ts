@@ -275,6 +275,31 @@ export function sweepOverridesWrittenValues(plan: Plan): Issue[] {
   );
 }
 
+/** Largest seed the worker can use: numpy's `np.random.seed` takes 0 … 2**32 − 1. */
+export const MAX_TRAINING_SEED = 2 ** 32 - 1;
+
+/** `training.seed` seeds numpy too, which rejects seeds of 2**32 and more (the run would fail after loading its model). */
+export function trainingSeedFits(plan: Plan): Issue[] {
+  return dedupe(
+    resolveVariants(plan).flatMap((draft) => {
+      const seed = valueAt(draft.input, ['training', 'seed']);
+      if (typeof seed !== 'number' || !Number.isInteger(seed) || seed <= MAX_TRAINING_SEED) return [];
+      return [issue(sourceOf(draft, ['training', 'seed']).planPath, { code: 'seed-range', seed, max: MAX_TRAINING_SEED })];
+    }),
+  );
+}
+
+/** Warning: `training.eval_steps` evaluates on held-out rows; without `dataset.val_ratio` or `dataset.eval_split` there are none and nothing is evaluated. */
+export function evalStepsNeedHeldOutData(plan: Plan): Issue[] {
+  return dedupe(
+    resolveVariants(plan).flatMap((draft) => {
+      if (valueAt(draft.input, ['training', 'eval_steps']) === undefined) return [];
+      if (valueAt(draft.input, ['dataset', 'val_ratio']) !== undefined || valueAt(draft.input, ['dataset', 'eval_split']) !== undefined) return [];
+      return [issue(sourceOf(draft, ['training', 'eval_steps']).planPath, { code: 'eval-steps-no-data' }, 'warning')];
+    }),
+  );
+}
+
 /** Every rule, in reporting order. */
 export const RULES: readonly Rule[] = [
   gridKeysExist,
@@ -293,7 +318,9 @@ export const RULES: readonly Rule[] = [
   dynamicBetaKeysOnlyWithDynamicBeta,
   updateOnOnlyWithAdaptive,
   dynamicBetaBounds,
+  trainingSeedFits,
   epochsIgnoredWithMaxSteps,
+  evalStepsNeedHeldOutData,
   sweepOverridesWrittenValues,
 ];
 

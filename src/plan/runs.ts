@@ -33,19 +33,24 @@ export function checkRuns(plan: Plan, options: CheckOptions = {}): Issue[] {
     if (options.duplicates === false) continue;
     const identity = runIdentity(parsed.data);
     const first = seen.get(identity);
-    if (first) issues.push(issue(firstDifference(first, draft), { code: 'duplicate-runs', first: first.name, second: draft.name }));
+    if (first) {
+      const at = firstDifference(first, draft);
+      // Same layers all the way down: only the draw differs, so random search drew the same values twice.
+      if (at === undefined && plan.sweep?.random) issues.push(issue(['sweep', 'random', 'count'], { code: 'duplicate-draws', first: first.name, second: draft.name }));
+      else issues.push(issue(at ?? ['sweep'], { code: 'duplicate-runs', first: first.name, second: draft.name }));
+    }
     else seen.set(identity, draft);
   }
   return dedupe(issues);
 }
 
 /** Where the second of two equal runs departs from the first: the layer that should have made them differ. */
-function firstDifference(a: RunDraft, b: RunDraft): Path {
+function firstDifference(a: RunDraft, b: RunDraft): Path | undefined {
   for (let i = 0; i < b.layers.length; i++) {
     const source = b.layers[i]!.source;
     if (pathKey(a.layers[i]?.source ?? []) !== pathKey(source)) return source;
   }
-  return ['sweep'];
+  return undefined;
 }
 
 /** One issue per path and code (the same problem shows up in many runs). */

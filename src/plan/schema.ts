@@ -63,7 +63,7 @@ export const RandomParamSchema = z
 export const RandomSchema = z
   .strictObject({
     count: positiveInt.describe('number of draws'),
-    seed: nonNegativeInt.default(0).describe('seed of the draws (same seed, same draws)'),
+    seed: nonNegativeInt.max(2 ** 32 - 1).default(0).describe('seed of the draws (same seed, same draws; the generator has 32 bits of state)'),
     params: z.record(z.string().min(1), RandomParamSchema).meta({
       description: 'settings path (dotted) → distribution; sampled in the order written',
       type: 'a mapping of settings path → {uniform: [lo, hi]} | {log_uniform: [lo, hi]} | {choice: [values]}',

@@ -63,6 +63,12 @@ export async function loadSeedConfig(file: string, options: SeedLoadOptions = {}
   }
 
   const parsed = parseYaml(text, file);
+  // parseYaml words its issues for plans; say "config" here.
+  parsed.issues = parsed.issues.map((i) =>
+    i.code === 'multiple-documents'
+      ? { code: 'custom', message: 'a second YAML document starts here; a seed config holds exactly one (remove the "---" separator)', path: i.path, ...(i.origin ? { origin: i.origin } : {}) }
+      : i,
+  );
   const top: Origin = { kind: 'file', file, line: 1, col: 1 };
   if (parsed.value === undefined || !isMapping(parsed.value)) {
     const issues = parsed.issues.filter((i) => i.code !== 'empty-plan');
@@ -79,7 +85,7 @@ export async function loadSeedConfig(file: string, options: SeedLoadOptions = {}
     const origin: Origin = { kind: 'set', text: setText };
     const set = parseSet(setText);
     const applied = 'segments' in set ? applySet(doc, set) : set;
-    if ('code' in applied) issues.push({ ...applied, path: [], origin });
+    if ('code' in applied) issues.push({ ...applied, reason: applied.reason.replace('--set base.beta=0.2', '--set dpo_training.batch_size=4'), path: [], origin });
     else doc = applied;
   }
 

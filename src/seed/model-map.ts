@@ -80,6 +80,9 @@ export function parseModelMap(value: string, label: string, options: Omit<ModelM
     }
     return fromObject(parseText(text, from), from, path.dirname(file));
   }
+  if (!trimmed.includes('=') && (kind(file) === 'dir' || /\.(ya?ml|json)$/i.test(trimmed))) {
+    throw new InputError(`${label}: ${file} ${kind(file) === 'dir' ? 'is a directory' : 'does not exist'}; expected a YAML or JSON file of hub id: target`);
+  }
   if (!trimmed.includes('=')) {
     throw new InputError(`${label}: "${trimmed}" is neither a file, a JSON object, nor hub-id=path pairs`, [
       'examples: --model-map maps.json | --model-map \'{"org/model": "/models/m"}\' | --model-map org/model=builtin:tiny-llama,org/data=data.jsonl',

@@ -41,7 +41,8 @@ export const SeedDatasetSchema = z.strictObject({
   chat_template: bool.optional(),
   subset: text.optional(),
   val_ratio: num(z.number().gt(0).lt(1)).optional(),
-  seed: nonNegativeInt.optional(),
+  /** Becomes training.seed, which also seeds numpy: 0 … 2**32 − 1. */
+  seed: nonNegativeInt.max(2 ** 32 - 1).optional(),
   max_len: unused.optional(),
   max_prompt_length: positiveInt.optional(),
   max_completion_length: positiveInt.optional(),

@@ -21,6 +21,8 @@ export function loadFromMemory(files: Record<string, string>, options: Omit<Load
   return loadPlan('plan.yaml', {
     cwd: CWD,
     isDirectory: () => false,
+    // Nothing exists on disk for an in-memory plan; tests of the existence check pass their own.
+    pathKind: false,
     ...options,
     readFile: async (file) => {
       const text = byPath.get(file);

@@ -100,6 +100,75 @@ describe('loadPlan: valid plans', () => {
   });
 });
 
+describe('loadPlan: local paths that are not there', () => {
+  const files = new Map<string, 'file' | 'dir'>([
+    [path.resolve(CWD, 'data/hh.jsonl'), 'file'],
+    [path.resolve(CWD, 'sub/sft.jsonl'), 'file'],
+    [path.resolve(CWD, 'ckpt'), 'dir'],
+    [path.resolve(CWD, 'weights.bin'), 'file'],
+  ]);
+  const pathKind = (p: string) => files.get(p);
+
+  it('reports a missing dataset file and a missing or non-folder local model where each was written', async () => {
+    const error = await loadFromMemory(
+      {
+        'parent.yaml': yaml`
+          name: parent
+          stages:
+            sft: {dataset: {path: nope/sft.jsonl}}
+        `,
+        'plan.yaml': yaml`
+          name: paths
+          extends: parent.yaml
+          base:
+            model: ./ckpt
+            reference: org/hub-model
+            dataset: {path: data/hh.jsonl}
+          sweep:
+            list:
+              - name: a
+                dataset.path: data/typo.jsonl
+              - name: b
+                model: ./weights.bin
+            grid:
+              reference: [builtin:tiny-llama, /abs/missing-model]
+        `,
+      },
+      { pathKind, sets: ['stages.sft.dataset.path=sub/missing.jsonl'] },
+    ).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(InputError);
+    expect((error as InputError).details).toEqual([
+      `plan.yaml:10:7  sweep.list[0].dataset.path: no such file or folder: ${path.resolve(CWD, 'data/typo.jsonl')} (a relative dataset.path is read from the folder of the file that wrote it)`,
+      `plan.yaml:12:7  sweep.list[1].model: ${path.resolve(CWD, 'weights.bin')} is a file; a local model is a folder (config.json, weights, tokenizer)`,
+      'plan.yaml:14:37  sweep.grid.reference[1]: no such model folder: /abs/missing-model (a hub id is written without ./, ../ or a leading /)',
+      `--set stages.sft.dataset.path=sub/missing.jsonl  stages.sft.dataset.path: no such file or folder: ${path.resolve(CWD, 'sub/missing.jsonl')} (a relative dataset.path is read from the folder of the file that wrote it)`,
+    ]);
+  });
+
+  it('accepts a plan whose local paths all exist, and skips the check with pathKind: false', async () => {
+    const plan = yaml`
+      name: ok
+      base: {model: ./ckpt, dataset: {path: data/hh.jsonl}}
+    `;
+    await expect(loadFromMemory({ 'plan.yaml': plan }, { pathKind })).resolves.toMatchObject({ plan: { name: 'ok' } });
+    const missing = yaml`
+      name: unchecked
+      base: {model: ./nothing, dataset: {path: nothing.jsonl}}
+    `;
+    await expect(loadFromMemory({ 'plan.yaml': missing }, { pathKind: false })).resolves.toMatchObject({ plan: { name: 'unchecked' } });
+  });
+
+  it('checks against the disk by default', async () => {
+    const error = await rejection(fixture('basic.yaml'), ['base.dataset.path=data/not-there.jsonl']);
+    expect(error.details).toEqual([
+      `--set base.dataset.path=data/not-there.jsonl  base.dataset.path: no such file or folder: ${path.resolve('data/not-there.jsonl')} (a relative dataset.path is read from the folder of the file that wrote it)`,
+    ]);
+  });
+});
+
 describe('loadPlan: --set overrides', () => {
   const plan = yaml`
     name: base
@@ -142,6 +211,55 @@ describe('loadPlan: --set overrides', () => {
   it('keeps a dotted grid key whole', async () => {
     const { plan: p } = await loadFromMemory({ 'plan.yaml': plan }, { sets: ['sweep.grid.training.batch_size=[1, 2]'] });
     expect(p.sweep?.grid).toEqual({ beta: [0.1], 'training.batch_size': [1, 2] });
+  });
+
+  it('overrides a value the file wrote with a dotted key (base, variant, stage) instead of reporting a clash', async () => {
+    const dotted = yaml`
+      name: dotted
+      stages:
+        sft:
+          dataset.name: hh
+          training.max_steps: 2
+      base:
+        dataset.name: hh
+        training.max_steps: 3
+        training.batch_size: 2
+      sweep:
+        list:
+          - name: a
+            dynamic_beta.alpha: 0.01
+            algorithm: dynamic-beta-dpo
+    `;
+    const { plan: p } = await loadFromMemory(
+      { 'plan.yaml': dotted },
+      { sets: ['base.training.max_steps=5', 'sweep.list.a.dynamic_beta.alpha=0.5', 'stages.sft.training.max_steps=4'] },
+    );
+    expect(p.base?.training).toEqual({ max_steps: 5, batch_size: 2 });
+    expect(p.sweep?.list?.[0]).toEqual({ name: 'a', dynamic_beta: { alpha: 0.5 }, algorithm: 'dynamic-beta-dpo' });
+    expect(p.stages?.sft?.training).toEqual({ max_steps: 4 });
+    // A --set value may itself use dotted keys.
+    const { plan: q } = await loadFromMemory({ 'plan.yaml': dotted }, { sets: ['base={dataset.name: hh2, training.max_steps: 7}'] });
+    expect(q.base).toEqual({ dataset: { name: 'hh2' }, training: { max_steps: 7 } });
+  });
+
+  it('merges a child plan over a parent that wrote the same settings dotted (and the other way round)', async () => {
+    const { plan: p } = await loadFromMemory({
+      'parent.yaml': yaml`
+        name: parent
+        base:
+          dataset.name: hh
+          training.max_steps: 3
+          training: {batch_size: 2}
+      `,
+      'plan.yaml': yaml`
+        name: child
+        extends: parent.yaml
+        base:
+          training: {max_steps: 5}
+          dataset.split: test
+      `,
+    });
+    expect(p.base).toEqual({ dataset: { name: 'hh', split: 'test' }, training: { max_steps: 5, batch_size: 2 } });
   });
 
   it('reports problems in set values at the --set, and malformed --set arguments', async () => {
@@ -413,6 +531,22 @@ describe('loadPlan: hostile plans, one concern each', () => {
     expect(lines).toEqual([
       'plan.yaml:6:7  sweep.list[1]: runs "a-seed1" and "b-seed1" resolve to the same settings; remove one or make them differ',
     ]);
+  });
+
+  it('says when random search drew the same values twice, at sweep.random.count', async () => {
+    const lines = await problems(yaml`
+      name: draws
+      base: {dataset: {name: hh}}
+      sweep:
+        random:
+          count: 5
+          params:
+            beta: {choice: [0.1, 0.2]}
+    `);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(
+      /^plan\.yaml:5:5  sweep\.random\.count: random search drew the same values twice: runs "draws-beta0\.[12]" and "draws-beta0\.[12]-2" resolve to the same settings; lower the count/,
+    );
   });
 
   it('reports a dotted key that repeats a nested one', async () => {

@@ -18,6 +18,8 @@ import {
   stageSftModel,
   stageSftSavesModel,
   sweepAxesDisjoint,
+  trainingSeedFits,
+  evalStepsNeedHeldOutData,
   uniqueVariantNames,
 } from '../../src/plan/rules.js';
 import { loadFromMemory, problems, yaml } from './helpers.js';
@@ -38,6 +40,8 @@ describe('rules', () => {
       stageSftModel,
       stageSftSavesModel,
       nodesDivideProcesses,
+      trainingSeedFits,
+      evalStepsNeedHeldOutData,
       sweepAxesDisjoint,
       uniqueVariantNames,
       betaDpoKeysOnlyWithBetaDpo,
@@ -255,5 +259,54 @@ describe('rules', () => {
       `,
     });
     expect(loaded.warnings).toEqual([]);
+  });
+});
+
+describe('training seeds the worker can use', () => {
+  it('rejects a training seed numpy cannot take (>= 2**32), wherever it was written', () => {
+    const p = plan({
+      base: { ...data, training: { seed: 2 ** 32 } },
+      sweep: { list: [{ name: 'ok', training: { seed: 7 } }, { name: 'big' }], seeds: undefined },
+    });
+    expect(brief(trainingSeedFits(p))).toEqual(['seed-range @ base.training.seed']);
+    const seeds = plan({ base: data, sweep: { seeds: [1, 2 ** 32 - 1, 2 ** 40] } });
+    const found = trainingSeedFits(seeds);
+    expect(brief(found)).toEqual(['seed-range @ sweep.seeds.2']);
+    expect(issueMessage(found[0]!)).toBe('training seed 1099511627776 is too large: the worker seeds numpy, which takes 0 to 4294967295');
+  });
+
+  it('stops the plan with the position of the seed, and bounds the random-search seed', async () => {
+    expect(
+      await problems(yaml`
+        name: seeds
+        base: {dataset: {name: hh}}
+        sweep:
+          random: {count: 1, seed: 4294967296, params: {beta: {choice: [0.1]}}}
+          seeds: [0, 5000000000]
+      `),
+    ).toEqual([
+      'plan.yaml:4:22  sweep.random.seed: expected an integer >= 0 and <= 4294967295, received 4294967296',
+      'plan.yaml:5:14  sweep.seeds[1]: training seed 5000000000 is too large: the worker seeds numpy, which takes 0 to 4294967295',
+    ]);
+  });
+});
+
+describe('eval_steps without held-out data', () => {
+  it('warns where eval_steps was written when a run has neither val_ratio nor eval_split', async () => {
+    const p = plan({
+      base: { ...data, training: { eval_steps: 10 } },
+      sweep: { list: [{ name: 'held', dataset: { val_ratio: 0.1 } }, { name: 'none' }, { name: 'split', dataset: { eval_split: 'test' } }] },
+    });
+    const found = evalStepsNeedHeldOutData(p);
+    expect(brief(found)).toEqual(['eval-steps-no-data @ base.training.eval_steps']);
+    expect(found[0]!.severity).toBe('warning');
+    const { warnings } = await loadFromMemory({
+      'plan.yaml': yaml`
+        name: ev
+        base: {dataset: {name: hh}, training: {eval_steps: 10}}
+      `,
+    });
+    expect(warnings).toEqual(['plan.yaml:2:40  base.training.eval_steps: has no effect: the run has no held-out data (set dataset.val_ratio or dataset.eval_split)']);
+    expect(evalStepsNeedHeldOutData(plan({ base: { dataset: { name: 'hh', val_ratio: 0.1 }, training: { eval_steps: 10 } } }))).toEqual([]);
   });
 });

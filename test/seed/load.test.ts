@@ -142,7 +142,7 @@ describe('seed configs: schema and loading', () => {
     expect(loaded.config.risk_test).toEqual({ beta_warmup: 8 });
     const { details } = await problems(minimal, { sets: ['dpo_training.batch_size=0', 'nonsense'] });
     expect(details).toEqual([
-      '--set nonsense  expected key=value (e.g. --set base.beta=0.2)',
+      '--set nonsense  expected key=value (e.g. --set dpo_training.batch_size=4)',
       '--set dpo_training.batch_size=0  dpo_training.batch_size: expected a positive integer, received 0',
     ]);
   });
@@ -152,5 +152,15 @@ describe('seed configs: schema and loading', () => {
     expect((await problems('')).details).toEqual(['config.yaml:1:1  the config is empty']);
     expect((await problems('- a\n- b\n')).details).toEqual(['config.yaml:1:1  a seed config is a mapping of keys (policy_name, dataset, dpo_training, ...)']);
     expect((await problems('policy_name: [\n')).details[0]).toMatch(/^config\.yaml:2:1 {2}YAML syntax error/);
+    expect((await problems('policy_name: a\n---\npolicy_name: b\n')).details).toEqual([
+      'config.yaml:2:1  a second YAML document starts here; a seed config holds exactly one (remove the "---" separator)',
+    ]);
+  });
+
+  it('rejects a dataset.seed numpy cannot take (it becomes training.seed)', async () => {
+    expect((await problems(minimal, { sets: ['dataset.seed=4294967296'] })).details).toEqual([
+      '--set dataset.seed=4294967296  dataset.seed: expected an integer >= 0 and <= 4294967295, received 4294967296',
+    ]);
+    expect((await load(minimal, { sets: ['dataset.seed=4294967295'] })).config.dataset.seed).toBe(4294967295);
   });
 });

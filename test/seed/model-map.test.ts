@@ -41,7 +41,11 @@ describe('the model map', () => {
   });
 
   it('rejects malformed sources with a message that says what is accepted', () => {
-    expect(() => readModelMap({ flag: 'no-such-file.yaml', cwd: '/w' })).toThrow('--model-map: "no-such-file.yaml" is neither a file, a JSON object, nor hub-id=path pairs');
+    expect(() => readModelMap({ flag: 'no-such-file.yaml', cwd: '/w' })).toThrow('--model-map: /w/no-such-file.yaml does not exist; expected a YAML or JSON file of hub id: target');
+    expect(() => readModelMap({ env: 'maps.JSON', cwd: '/w' })).toThrow('DPO_SWEEP_MODEL_MAP: /w/maps.JSON does not exist');
+    const folder = mkdtempSync(join(tmpdir(), 'model-map-dir-'));
+    expect(() => readModelMap({ flag: folder })).toThrow(`--model-map: ${folder} is a directory; expected a YAML or JSON file`);
+    expect(() => readModelMap({ flag: 'just-words', cwd: '/w' })).toThrow('--model-map: "just-words" is neither a file, a JSON object, nor hub-id=path pairs');
     expect(() => readModelMap({ flag: 'org/a=,=b' })).toThrow('--model-map: "org/a=" is not hub-id=path');
     expect(() => readModelMap({ flag: '{"org/a": 3}' })).toThrow(InputError);
     expect(() => readModelMap({ env: '{not json' })).toThrow(/DPO_SWEEP_MODEL_MAP \(inline JSON\): not valid JSON or YAML/);

@@ -11,12 +11,27 @@ import type { CliIO } from '../io.js';
 /** `dpo-sweep status <sweep-dir> [--json]`: read the run dirs (safe while another process runs the sweep). */
 export async function statusCommand(dir: string, opts: { json?: boolean }, io: CliIO, cli: SlurmCli = slurmCli): Promise<number> {
   const out = resolve(dir);
-  const sweep = readJson<{ name: string; runs: Array<{ id: string; name: string }> }>(join(out, 'sweep.json'));
-  if (!sweep) throw new InputError(`${dir} is not a sweep directory (no readable sweep.json)`);
-  const ids = sweep.runs.map((r) => r.id);
+  const sweep = readSweepIndex(dir, out);
   const runsDir = join(out, 'runs');
-  if (existsSync(runsDir)) for (const id of readdirSync(runsDir)) if (!ids.includes(id)) ids.push(id);
-  let statuses = ids.map((id) => readStatus(join(runsDir, id))).filter((s) => s !== undefined);
+  // Every run the sweep planned (stage runs first), then any other run dir found on disk.
+  const planned = [...sweep.stages, ...sweep.runs];
+  const names = new Map(planned.map((r) => [r.id, r.name]));
+  const ids = [...new Set(planned.map((r) => r.id))];
+  if (existsSync(runsDir)) {
+    for (const entry of readdirSync(runsDir, { withFileTypes: true })) {
+      if (entry.isDirectory() && !ids.includes(entry.name) && existsSync(join(runsDir, entry.name, 'status.json'))) ids.push(entry.name);
+    }
+  }
+  const unreadable: string[] = [];
+  let statuses = ids.map((id) => {
+    const runDir = join(runsDir, id);
+    const status = readStatus(runDir);
+    if (isStatus(status)) return status;
+    // Not started yet (no status.json), or a status.json that cannot be read: the next run of the
+    // sweep starts it (resuming from its last checkpoint), so it is queued, never silently left out.
+    if (existsSync(join(runDir, 'status.json'))) unreadable.push(id);
+    return placeholderStatus(id, names.get(id) ?? readSpecName(runDir) ?? id, runDir);
+  });
   const slurm = await slurmView(out, statuses, cli);
   if (slurm) statuses = statuses.map((s) => withMerged(s, slurm.runs.get(s.id)));
   if (opts.json) {
@@ -33,6 +48,7 @@ export async function statusCommand(dir: string, opts: { json?: boolean }, io: C
           attempt: s.attempt,
           error_class: s.error_class,
           log: s.log,
+          ...(unreadable.includes(s.id) ? { note: UNREADABLE } : {}),
           ...(slurm ? { slurm: slurm.runs.get(s.id)?.slurm ?? null } : {}),
           rollouts: rolloutJobs(join(runsDir, s.id)),
         })),
@@ -41,6 +57,7 @@ export async function statusCommand(dir: string, opts: { json?: boolean }, io: C
   } else {
     io.out(`sweep ${sweep.name} (${out})`);
     io.out(summaryTable(statuses));
+    for (const id of unreadable) io.out(`${names.get(id) ?? id} (${id}): ${UNREADABLE}`);
     const rollouts = statuses.flatMap((s) =>
       Object.entries(rolloutJobs(join(runsDir, s.id))).map(
         ([job, j]) => `  ${s.name}: ${job} ${j.status} ${j.done}/${j.total ?? '?'} prompts${j.tokens_per_s ? `, ${Math.round(j.tokens_per_s)} tokens/s` : ''}`,
@@ -54,6 +71,73 @@ export async function statusCommand(dir: string, opts: { json?: boolean }, io: C
     }
   }
   return 0;
+}
+
+const UNREADABLE = 'status.json is unreadable (torn or corrupt); shown as queued: the next run of the sweep starts it again from its last checkpoint';
+
+interface SweepIndex {
+  name: string;
+  stages: Array<{ id: string; name: string }>;
+  runs: Array<{ id: string; name: string }>;
+}
+
+/** sweep.json, checked: a clear error (exit 2) for a folder that is not a sweep directory or a damaged index. */
+function readSweepIndex(dir: string, out: string): SweepIndex {
+  const file = join(out, 'sweep.json');
+  if (!existsSync(out)) throw new InputError(`${dir} does not exist`);
+  if (!existsSync(file)) throw new InputError(`${dir} is not a sweep directory (no sweep.json)`);
+  const raw = readJson<unknown>(file);
+  const entries = (value: unknown): Array<{ id: string; name: string }> | undefined =>
+    Array.isArray(value) && value.every((r) => isObject(r) && typeof r['id'] === 'string' && /^[A-Za-z0-9._-]+$/.test(r['id']) && !/^\.\.?$/.test(r['id']))
+      ? value.map((r) => ({ id: String(r['id']), name: typeof r['name'] === 'string' ? r['name'] : String(r['id']) }))
+      : undefined;
+  const runs = isObject(raw) ? entries(raw['runs']) : undefined;
+  const stages = isObject(raw) ? (raw['stages'] === undefined ? [] : entries(raw['stages'])) : undefined;
+  if (!isObject(raw) || typeof raw['name'] !== 'string' || !runs || !stages) {
+    throw new InputError(`${file} is not a readable sweep index`, [
+      raw === undefined ? 'it is not valid JSON (torn or edited by hand)' : 'expected {"name": <sweep name>, "runs": [{"id": <run id>, "name": ...}, ...]}',
+      'rerunning the plan (dpo-sweep <plan> --out <this dir>) rewrites it; finished runs are kept',
+    ]);
+  }
+  return { name: raw['name'], stages, runs };
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function isStatus(v: unknown): v is RunStatus {
+  return isObject(v) && typeof v['id'] === 'string' && typeof v['state'] === 'string';
+}
+
+function readSpecName(runDir: string): string | undefined {
+  const spec = readJson<unknown>(join(runDir, 'spec.json'));
+  return isObject(spec) && typeof spec['name'] === 'string' ? spec['name'] : undefined;
+}
+
+/** What `status` shows for a run without a readable status.json. */
+function placeholderStatus(id: string, name: string, runDir: string): RunStatus {
+  const spec = readJson<{ settings?: { training?: { max_steps?: unknown } } }>(join(runDir, 'spec.json'));
+  const maxSteps = isObject(spec) ? spec.settings?.training?.max_steps : undefined;
+  return {
+    id,
+    name,
+    state: 'queued',
+    step: 0,
+    total: typeof maxSteps === 'number' ? maxSteps : null,
+    attempt: 0,
+    metrics: {},
+    error_class: null,
+    error: null,
+    log: join(runDir, 'worker.log'),
+    runner_pid: null,
+    worker_pid: null,
+    started_at: null,
+    finished_at: null,
+    updated_at: new Date(0).toISOString(),
+    final_dir: null,
+    resumed_from: null,
+  };
 }
 
 /** The run's generation jobs (eval answers, rollouts): status, prompts done / total, tokens/s. */

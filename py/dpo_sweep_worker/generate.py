@@ -371,13 +371,16 @@ class Generator:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from .runtime import resolve_device, resolve_model
+        from .runtime import SpecError, resolve_device, resolve_model
 
         self.name = model_name or model
         path = resolve_model(model, cache_dir)
         self.path = path
         self.device = resolve_device({"precision": precision})
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(path)
+        except (OSError, ValueError) as e:
+            raise SpecError(f"cannot load the model {model!r} (tokenizer): {e}") from e
         self.tokenizer.padding_side = "left"
         if not getattr(self.tokenizer, "chat_template", None):
             from .tiny import CHAT_TEMPLATE
@@ -392,13 +395,16 @@ class Generator:
         attn = attn_implementation or ("eager" if self.device.kind == "cpu" else None)
         if attn:
             kwargs["attn_implementation"] = attn
-        self.model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+        try:
+            self.model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+        except (OSError, ValueError) as e:
+            raise SpecError(f"cannot load {model!r} as a causal language model: {e}") from e
         if device_map is None:
             self.model.to(self.device.kind)
         self.model.eval()
         self.stop_ids = stop_token_ids(self.tokenizer, self.model)
         if not self.stop_ids:
-            raise ValueError(f"{self.name}: the tokenizer has no EOS or end-of-turn token to stop at")
+            raise SpecError(f"{self.name}: the tokenizer has no EOS or end-of-turn token to stop at")
         pad = self.tokenizer.pad_token_id
         self.pad_id = int(pad) if pad is not None else self.stop_ids[0]
         self._torch = torch
@@ -740,7 +746,7 @@ def _read_eval_records(source: str, split: str) -> list[Any]:
     from pathlib import Path
 
     from .data import DataError
-    from .data.load import _is_local, _read_hub, _read_local
+    from .data.load import _Invalid, _is_local, _read_hub, _read_local
 
     path = Path(_os.path.expanduser(source))
     if path.suffix.lower() == ".txt":
@@ -748,7 +754,12 @@ def _read_eval_records(source: str, split: str) -> list[Any]:
             raise DataError("file not found", source=source)
         return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     if _is_local(source) and not path.is_dir():
-        return [record for _line, record in _read_local(source, split)]
+        records = _read_local(source, split)
+        for line, record in records:
+            # A line that is not JSON is a damaged file, not a prompt to skip quietly.
+            if isinstance(record, _Invalid):
+                raise DataError(f"{record.detail}; fix or delete this line", source=source, line=line)
+        return [record for _line, record in records]
     return [record for _line, record in _read_hub(source, split, None)]
 
 
@@ -912,6 +923,14 @@ def run_generate(request: dict) -> dict:
     )
     model_ref = request["model"]
     generator_name = request.get("generator") or default_generator_name(model_ref)
+    # The reference and the reward model are used after generation: check now that they exist, so
+    # a wrong path fails at once instead of throwing away every generated output.
+    if request.get("reference"):
+        resolve_model(request["reference"], cache_dir)
+    if request.get("reward_model"):
+        from .reward import resolve_reward_model
+
+        resolve_reward_model(request["reward_model"], cache_dir)
     gen = Generator(model_ref, cache_dir=cache_dir, precision=request.get("precision") or "auto", model_name=generator_name)
     prompts = [it["prompt"] for it in items]
     started = time.perf_counter()

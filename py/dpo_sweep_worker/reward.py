@@ -110,7 +110,10 @@ class RewardModel:
         self.path = path
         self.max_length = max_length
         self.device = resolve_device({"precision": precision})
-        self.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        except (OSError, ValueError) as e:
+            raise SpecError(f"cannot load the reward model {ref!r} (tokenizer): {e}") from e
         if not getattr(self.tokenizer, "chat_template", None):
             from .tiny import CHAT_TEMPLATE
 
@@ -129,7 +132,7 @@ class RewardModel:
                 kwargs["device_map"] = device_map
         try:
             self.model = AutoModelForSequenceClassification.from_pretrained(path, **kwargs)
-        except ValueError as e:
+        except (OSError, ValueError) as e:
             raise SpecError(f"{ref} cannot be loaded as a sequence-classification reward model: {e}") from e
         if "device_map" not in kwargs:
             self.model.to(self.device.kind)
@@ -246,6 +249,10 @@ def select_pair(scores: Sequence[float | None], rng: random.Random) -> tuple[int
     return rng.choice(best), rng.choice(worst)
 
 
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
 def judge_many(
     rm: RewardModel,
     items: Sequence[tuple[Any, Sequence[str], str]],
@@ -265,7 +272,9 @@ def judge_many(
     values = rm.score(todo, batch_size=batch_size) if todo else []
     out = []
     for k, (_prompt, candidates, pid) in enumerate(items):
-        scores: list[float | None] = [values[where[(k, t)]] if t.strip() else None for t in candidates]
+        # A non-finite score (NaN/inf from a diverged or low-precision RM) counts as no score: it
+        # cannot be ranked, and NaN is not valid JSON in the judged and skipped files.
+        scores: list[float | None] = [_finite(values[where[(k, t)]]) if t.strip() else None for t in candidates]
         empty = sum(1 for t in candidates if not t.strip())
         pick = select_pair(scores, tie_breaker(seed, pid))
         if isinstance(pick, str):

@@ -93,6 +93,12 @@ def load_prompts(source: str, split: str = "train", fmt: str | None = None) -> t
     from .data.load import _is_local, _read_hub, _read_local
 
     result = load_rows(source, split, fmt, task="prompts")
+    damaged = next((b for b in result.bad_rows if b["reason"] == "invalid_json"), None)
+    if damaged is not None:
+        # A line that is not JSON is a damaged file: dropping it quietly would lose a prompt.
+        from .data import DataError
+
+        raise DataError(f"{damaged['detail']}; fix or delete this line", source=source, line=damaged["line"])
     raw: dict[int, Any] = {}
     if result.fmt != "messages":
         local = _is_local(source) and not os.path.isdir(os.path.expanduser(source))
@@ -307,6 +313,9 @@ def run_rollout(request: dict) -> dict:
     quiet_libraries()
     s = Settings(request)
     out = s.output_dir
+    blocker = next((d for d in (out, *out.parents) if d.exists() and not d.is_dir()), None)
+    if blocker is not None:
+        raise SpecError(f"output_dir {out}: {blocker} is a file, not a folder; use another output_dir")
     out.mkdir(parents=True, exist_ok=True)
     manifest_path = out / MANIFEST
     fresh = s.manifest()
@@ -331,6 +340,11 @@ def run_rollout(request: dict) -> dict:
     done_ids = {prompt_id(line["prompt_messages"]) for line in done_lines}
     pending = [p for p in prompts if p["id"] not in done_ids]
     total = len(done_ids | {p["id"] for p in prompts})
+    if pending and s.judge:
+        # The reward model is loaded after generation: a wrong path must fail now, not after it.
+        from .reward import resolve_reward_model
+
+        resolve_reward_model(s.reward_model, s.cache_dir)
     manifest = {**fresh, "status": "generating", "dpo_sweep_version": __version__, "seeding": "per candidate: sha256(seed, prompt, index)", "counts": {}}
     _write_json(manifest_path, manifest)
 

@@ -287,3 +287,53 @@ def test_vllm_engine_missing_is_a_clear_spec_error(worker_cache):
 
     with pytest.raises(SpecError, match="engine vllm needs the vllm package"):
         make_generator("vllm", "builtin:tiny-llama", cache_dir=worker_cache)
+
+
+# --- bad inputs ------------------------------------------------------------------------------------------
+
+
+def test_a_line_that_is_not_json_is_an_error_naming_the_file_and_line(tmp_path):
+    from dpo_sweep_worker.data import DataError
+
+    bad = tmp_path / "prompts.jsonl"
+    bad.write_text('{"instruction": "Say hi"}\n\n{"instruction": oops}\n{"instruction": "Say bye"}\n')
+    # Line 3 (blank line 2 is skipped, not counted away): never dropped quietly as "not an object".
+    with pytest.raises(DataError, match=r"prompts\.jsonl:3: invalid JSON"):
+        load_eval_prompts(str(bad))
+    good = tmp_path / "ok.jsonl"
+    good.write_text('{"instruction": "Say hi"}\n\n\n{"instruction": "Say bye"}\n')
+    rows, stats = load_eval_prompts(str(good))
+    assert [r["instruction"] for r in rows] == ["Say hi", "Say bye"] and stats["skipped"] == {}
+
+
+def test_a_wrong_reference_or_reward_model_fails_before_anything_is_generated(tmp_path, worker_cache, monkeypatch):
+    import dpo_sweep_worker.generate as g
+
+    prompts = tmp_path / "p.json"
+    prompts.write_text(json.dumps([{"instruction": "What is 2 + 2?"}]))
+    out = tmp_path / "o.json"
+
+    def no_generation(*_a, **_k):
+        raise AssertionError("the model was loaded before the reference / reward model was checked")
+
+    monkeypatch.setattr(g, "Generator", no_generation)
+    base = {"model": "builtin:tiny-llama", "prompts": str(prompts), "out": str(out), "max_new_tokens": 2, "cache_dir": worker_cache}
+    with pytest.raises(SpecError, match="model directory not found: /no/such/reference"):
+        facade.generate({**base, "reference": "/no/such/reference"})
+    with pytest.raises(SpecError, match="model directory not found: /no/such/rm"):
+        facade.generate({**base, "reward_model": "/no/such/rm"})
+    (tmp_path / "notamodel").mkdir()
+    with pytest.raises(SpecError, match="is not a model directory"):
+        facade.generate({**base, "reward_model": str(tmp_path / "notamodel")})
+    assert not out.exists()
+
+
+def test_a_model_that_cannot_be_loaded_is_a_spec_error(tmp_path, worker_cache):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{}")
+    with pytest.raises(SpecError, match="cannot load the model"):
+        Generator(str(broken), cache_dir=worker_cache)
+    # A hub id that is not there (offline in tests): a SpecError (exit 2), not an OSError.
+    with pytest.raises(SpecError, match="no-such-org/no-such-model"):
+        Generator("no-such-org/no-such-model", cache_dir=worker_cache)

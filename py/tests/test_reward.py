@@ -127,3 +127,22 @@ def test_score_facade_rows_and_files(rm, worker_cache, tmp_path):
     res = facade.score({"reward_model": "builtin:tiny-reward", "cache_dir": worker_cache, "path": str(outputs)})
     rows = json.loads(outputs.read_text())
     assert res["n"] == 1 and rows[0]["reward"] == pytest.approx(res["mean_reward"]) and rows[0]["generator"] == "g"
+
+
+def test_non_finite_scores_are_no_scores_and_the_verdict_is_valid_json():
+    class _FakeRM:
+        def __init__(self, values):
+            self.values = values
+
+        def score(self, conversations, batch_size=8):
+            return [self.values[text] for _prompt, text in conversations]
+
+    nan, inf = float("nan"), float("inf")
+    rm = _FakeRM({"a": 1.0, "b": nan, "c": 0.5, "d": inf, "e": nan})
+    v = judge_many(rm, [(Q, ["a", "b", "c"], "p1"), (Q, ["b", "d", "a"], "p2"), (Q, ["b", "e", ""], "p3")], seed=1)
+    assert v[0].scores == [1.0, None, 0.5] and (v[0].chosen, v[0].rejected) == (0, 2)
+    assert v[1].scores == [None, None, 1.0] and v[1].skip == "too_few"
+    assert v[2].scores == [None, None, None] and v[2].skip == "too_few" and v[2].empty == 1
+    # What the rollout writes: strict JSON (NaN / Infinity are not JSON).
+    for j in v:
+        json.loads(json.dumps({"scores": j.scores}, allow_nan=False))

@@ -274,3 +274,40 @@ def test_judged_file_loads_as_generated_data_and_trains_dpo(full, cache, tmp_pat
     )
     outcome, _events = u.run(settings, tmp_path / "run", cache)
     assert outcome["status"] == "succeeded" and outcome["step"] == 2
+
+
+# --- bad inputs ------------------------------------------------------------------------------------------
+
+
+def test_bad_inputs_fail_before_generation_with_what_and_where(cache, tmp_path):
+    from dpo_sweep_worker.data import DataError
+
+    rows = [json.loads(line) for line in Path(PREFS).read_text().splitlines()[:3]]
+    damaged = tmp_path / "damaged.jsonl"
+    damaged.write_text(json.dumps(rows[0]) + "\n\n" + '{"chosen": oops}\n' + json.dumps(rows[1]) + "\n")
+    out = tmp_path / "out"
+    # A line that is not JSON (line 3; the blank line 2 is fine) is an error, not a silently lost prompt.
+    with pytest.raises(DataError, match=r"damaged\.jsonl:3: invalid JSON"):
+        facade.rollout(request(out, cache, dataset={"source": str(damaged), "split": "train", "name": "d"}))
+    assert not (out / RESPONSES).exists()
+
+    # A reward model that is not there fails before any prompt is generated (not after all of them).
+    with pytest.raises(SpecError, match="model directory not found: /no/such/rm"):
+        facade.rollout(request(out, cache, reward_model="/no/such/rm"))
+    assert not (out / RESPONSES).exists() and not (out / MANIFEST).exists()
+
+    # output_dir that is a file, or below one.
+    afile = tmp_path / "afile"
+    afile.write_text("keep me")
+    for target in (afile, afile / "sub"):
+        with pytest.raises(SpecError, match="is a file, not a folder"):
+            facade.rollout(request(target, cache))
+    assert afile.read_text() == "keep me"
+
+
+def test_k_1_writes_responses_and_skips_every_prompt_as_too_few(cache, tmp_path):
+    res = facade.rollout(request(tmp_path / "k1", cache, k=1, limit=2))
+    assert res["status"] == "complete" and res["prompts_generated"] == 2
+    assert (res["judged"], res["skipped_too_few"]) == (0, 2)
+    assert read_lines(tmp_path / "k1" / JUDGED) == []
+    assert all(len(line["responses"]) == 1 for line in read_lines(tmp_path / "k1" / RESPONSES))

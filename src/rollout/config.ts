@@ -250,10 +250,19 @@ export function translateRolloutConfig(loaded: LoadedSeedConfig, options: Rollou
     log_throughput: get<boolean>('log_throughput') ?? true,
   };
   if (request.min_new_tokens > request.max_new_tokens) {
-    const at: Path = ['rollout', 'min_new_tokens'];
+    // Point at the key the user wrote: min_new_tokens when given, else max_new_tokens (below the default 10).
+    const minGiven = get<number>('min_new_tokens') !== undefined;
+    const at: Path = minGiven ? ['rollout', 'min_new_tokens'] : ['rollout', 'max_new_tokens'];
+    const text = minGiven
+      ? `${request.min_new_tokens} is more than max_new_tokens ${request.max_new_tokens}`
+      : `${request.max_new_tokens} is less than min_new_tokens ${request.min_new_tokens} (the seed's default; set rollout.min_new_tokens)`;
     throw new InputError(`invalid rollout config ${loaded.display}: 1 problem`, [
-      formatSeedMessage({ level: 'warning', path: at, text: `${request.min_new_tokens} is more than max_new_tokens ${request.max_new_tokens}`, origin: originOf(loaded.origins, at) }),
+      formatSeedMessage({ level: 'warning', path: at, text, origin: originOf(loaded.origins, at) }),
     ]);
+  }
+  if (request.k < 2) {
+    const at: Path = perPrompt !== undefined ? ['rollout', 'responses_per_prompt'] : ['rollout', 'k'];
+    messages.push(warning(at, `${request.k} candidate per prompt: no chosen/rejected pair can be formed, so the judge skips every prompt (too_few) and rollout_judged.jsonl stays empty; use 2 or more`));
   }
   return { request, messages: sortMessages(locate([...loaded.messages, ...messages], loaded.origins)) };
 }

@@ -14,8 +14,8 @@
  * The worker call is injected (`WorkerCall`), so the state logic is tested with a fake.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { WorkerEvent } from '../execute/events.js';
 import { readJson, writeJsonAtomic } from '../execute/run-dir.js';
 
@@ -201,7 +201,16 @@ export async function runRolloutJob(opts: RunJobOptions): Promise<RunJobResult> 
 function outputsExist(result: Record<string, unknown> | null): boolean {
   if (!result) return false;
   const files = result.files as Record<string, unknown> | undefined;
-  const paths = [result.out, files?.responses, files?.manifest].filter((p): p is string => typeof p === 'string');
+  const count = (k: string) => (typeof result[k] === 'number' ? (result[k] as number) : 0);
+  // The judged and skipped files count too when the job wrote lines to them: deleting
+  // rollout_judged.jsonl to judge again must not be answered with "already complete".
+  const paths = [
+    result.out,
+    files?.responses,
+    files?.manifest,
+    count('judged') > 0 ? files?.judged : undefined,
+    count('skipped_ties') + count('skipped_too_few') > 0 ? files?.skipped : undefined,
+  ].filter((p): p is string => typeof p === 'string');
   return paths.length > 0 && paths.every((p) => existsSync(p));
 }
 
@@ -217,6 +226,40 @@ function writeJob(dir: string, job: string, state: RolloutJobState): void {
   const file = readRolloutState(dir);
   file.jobs[job] = state;
   writeJsonAtomic(statePath(dir), file);
+}
+
+/**
+ * Why *target* (a folder to create or reuse, or a file to write) cannot be written, or null: it (or a
+ * folder above it) is a file, it is a folder where a file is wanted, or the nearest existing folder
+ * is not writable. Checked before any work, so a bad `--out` fails at once with a clear message.
+ */
+export function outputPathProblem(target: string, kind: 'dir' | 'file'): string | null {
+  let p = target;
+  for (;;) {
+    let st: ReturnType<typeof statSync> | undefined;
+    try {
+      st = statSync(p);
+    } catch {
+      st = undefined;
+    }
+    if (st) {
+      if (p === target && kind === 'file') {
+        if (st.isDirectory()) return `${target} is a folder, not a file`;
+        p = dirname(p);
+        continue;
+      }
+      if (!st.isDirectory()) return p === target ? `${target} is a file, not a folder` : `${p} is a file, not a folder`;
+      try {
+        accessSync(p, constants.W_OK);
+      } catch {
+        return `${p} is not writable`;
+      }
+      return null;
+    }
+    const up = dirname(p);
+    if (up === p) return null;
+    p = up;
+  }
 }
 
 /** `generate 12/100 prompts · 345 tok/s` (for progress lines). */

@@ -89,6 +89,34 @@ describe('rollout manager', () => {
     expect(redo.skipped).toBe(false);
   });
 
+  it('a deleted judged or skipped file makes a finished job run again (to judge again)', async () => {
+    const dir = tmp();
+    const files = { responses: join(dir, 'rollout_responses.jsonl'), judged: join(dir, 'rollout_judged.jsonl'), skipped: join(dir, 'rollout_skipped.jsonl'), manifest: join(dir, 'manifest.json') };
+    let calls = 0;
+    const call: WorkerCall = async () => {
+      calls += 1;
+      for (const f of Object.values(files)) writeFileSync(f, 'x\n');
+      return { status: 'complete', prompts_generated: 3, prompts_selected: 3, judged: 2, skipped_ties: 1, skipped_too_few: 0, files };
+    };
+    const request = { model: 'm', limit: 3 };
+    await runRolloutJob({ dir, job: 'rollout', fn: 'rollout', request, call });
+    expect((await runRolloutJob({ dir, job: 'rollout', fn: 'rollout', request, call })).skipped).toBe(true);
+    rmSync(files.judged);
+    expect((await runRolloutJob({ dir, job: 'rollout', fn: 'rollout', request, call })).skipped).toBe(false);
+    rmSync(files.skipped);
+    expect((await runRolloutJob({ dir, job: 'rollout', fn: 'rollout', request, call })).skipped).toBe(false);
+    expect(calls).toBe(3);
+    // A job that judged nothing (k = 1: every prompt skipped) needs no judged file.
+    const k1 = tmp();
+    const noPairs: WorkerCall = async () => {
+      writeFileSync(join(k1, 'r.jsonl'), 'x\n');
+      writeFileSync(join(k1, 's.jsonl'), 'x\n');
+      return { status: 'complete', judged: 0, skipped_too_few: 2, files: { responses: join(k1, 'r.jsonl'), judged: join(k1, 'none.jsonl'), skipped: join(k1, 's.jsonl') } };
+    };
+    await runRolloutJob({ dir: k1, job: 'rollout', fn: 'rollout', request, call: noPairs });
+    expect((await runRolloutJob({ dir: k1, job: 'rollout', fn: 'rollout', request, call: noPairs })).skipped).toBe(true);
+  });
+
   it('a crash is recorded as failed; the rerun continues and never regenerates a finished prompt', async () => {
     const dir = tmp();
     const crashing = fakeRollout(dir, PROMPTS, { crashAfter: 2 });

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { InputError } from '../../errors.js';
 import { defaultCacheDir } from '../../execute/sweep.js';
 import { callWorker } from '../../execute/worker-call.js';
-import { formatProgress, throttle, type RolloutProgress } from '../../rollout/manager.js';
+import { formatProgress, outputPathProblem, throttle, type RolloutProgress } from '../../rollout/manager.js';
 import { ensureWorker } from '../../setup/python-env.js';
 import type { CliIO } from '../io.js';
 
@@ -58,6 +58,8 @@ export function generateRequest(opts: GenerateCommandOptions, cacheDir: string):
   if (opts.temperature !== undefined && !(opts.temperature >= 0)) throw new InputError(`--temperature must be >= 0, got ${opts.temperature}`);
   if (opts.topP !== undefined && !(opts.topP > 0 && opts.topP <= 1)) throw new InputError(`--top-p must be in (0, 1], got ${opts.topP}`);
   if (!/\.(json|jsonl)$/i.test(opts.out)) throw new InputError(`--out ${opts.out}: name a .json (array) or .jsonl file`);
+  const outProblem = outputPathProblem(path.resolve(opts.out), 'file');
+  if (outProblem) throw new InputError(`--out ${opts.out}: ${outProblem}`);
   const prompts = /\.(jsonl?|txt)$/i.test(opts.prompts) || existsSync(opts.prompts) ? path.resolve(opts.prompts) : opts.prompts;
   if (/\.(jsonl?|txt)$/i.test(opts.prompts) && !existsSync(prompts)) throw new InputError(`--prompts ${opts.prompts}: no such file`);
   const model = modelArg(opts.model);

@@ -8,10 +8,11 @@
  * Rerunning continues: finished prompts are never regenerated (docs/rollouts.md).
  */
 import * as jsyaml from 'js-yaml';
+import { InputError } from '../../errors.js';
 import { defaultCacheDir } from '../../execute/sweep.js';
 import { callWorker } from '../../execute/worker-call.js';
 import { translateRolloutConfig } from '../../rollout/config.js';
-import { formatProgress, runRolloutJob, throttle, type RolloutProgress } from '../../rollout/manager.js';
+import { formatProgress, outputPathProblem, runRolloutJob, throttle, type RolloutProgress } from '../../rollout/manager.js';
 import { loadSeedConfig } from '../../seed/load.js';
 import { formatSeedMessage } from '../../seed/messages.js';
 import { MODEL_MAP_ENV, readModelMap } from '../../seed/model-map.js';
@@ -41,6 +42,8 @@ export async function rolloutCommand(opts: RolloutCommandOptions, io: CliIO): Pr
     ...(opts.out !== undefined ? { out: opts.out } : {}),
   });
   for (const m of messages) io.err(`${m.level}: ${formatSeedMessage(m)}`);
+  const outProblem = outputPathProblem(request.output_dir, 'dir');
+  if (outProblem) throw new InputError(`output folder ${opts.out !== undefined ? `(--out ${opts.out})` : '(rollout.output_dir)'}: ${outProblem}`);
   if (opts.dryRun) {
     io.out(`# rollout --config ${opts.config} → ${request.output_dir}`);
     io.out(jsyaml.dump(request, { lineWidth: -1, noRefs: true }).trimEnd());

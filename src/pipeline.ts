@@ -5,10 +5,10 @@
  * it is the one place allowed to import them all (each stage imports only earlier ones).
  */
 import { existsSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { SweepListener } from './execute/events.js';
 import type { RunStatus } from './execute/run-dir.js';
-import { readStatus } from './execute/run-dir.js';
+import { readJson, readStatus } from './execute/run-dir.js';
 import { runSweep, type SweepOptions, type SweepResult } from './execute/sweep.js';
 import { WorkerSession } from './execute/worker-call.js';
 import { runJudge } from './judge/run.js';
@@ -65,7 +65,7 @@ export async function runPlan(planFile: string, options: SweepOptions): Promise<
   }
 
   if (plan.judge && plan.eval && !options.stopSignal?.aborted) {
-    await judgeStage(result.out, plan, sweep, stages, options, stageFailures);
+    await judgeStage(result.out, plan, sweep, stages, options, stageFailures, dirname(loaded.file));
   }
 
   let report: string[] = [];
@@ -113,8 +113,13 @@ async function judgeStage(
   stages: readonly RunSpec[],
   options: SweepOptions,
   failures: string[],
+  planDir: string,
 ): Promise<void> {
-  const preset = plan.judge?.preset ?? 'hh';
+  const judge = plan.judge ?? {};
+  // A preset folder written in the plan is relative to the plan file; a bare name is a built-in preset.
+  const preset = /[\\/]/.test(judge.preset ?? '') || (judge.preset ?? '').startsWith('.') ? resolve(planDir, judge.preset!) : (judge.preset ?? 'hh');
+  // judge.max_cost is the stage's budget: each run's judge gets what the earlier ones left.
+  let spent = 0;
   for (const spec of sweep) {
     const status: RunStatus | undefined = readStatus(join(out, 'runs', spec.id));
     const mine = evalOutputsPath(out, spec.id);
@@ -131,8 +136,15 @@ async function judgeStage(
     }
     const dir = join(out, 'runs', spec.id, 'judge', baseline.slug);
     const summary = join(dir, 'summary.json');
-    // Skipped when its outputs exist and are newer than both inputs.
-    if (existsSync(summary) && statSync(summary).mtimeMs >= Math.max(statSync(mine).mtimeMs, statSync(baseline.file).mtimeMs)) continue;
+    // Skipped when its outputs exist, are newer than both inputs and were judged with these settings.
+    if (
+      existsSync(summary) &&
+      statSync(summary).mtimeMs >= Math.max(statSync(mine).mtimeMs, statSync(baseline.file).mtimeMs) &&
+      sameJudgeSettings(readJson<Record<string, unknown>>(summary), preset, judge)
+    ) {
+      continue;
+    }
+    const left = judge.max_cost !== undefined ? Math.max(0, judge.max_cost - spent) : undefined;
     try {
       const s = await runJudge(
         {
@@ -140,15 +152,31 @@ async function judgeStage(
           b: baseline.file,
           preset,
           out: dir,
-          ...(plan.judge?.model ? { model: plan.judge.model } : {}),
+          ...(judge.model ? { model: judge.model } : {}),
+          ...(judge.both_orders !== undefined ? { bothOrders: judge.both_orders } : {}),
+          ...(judge.seed !== undefined ? { seed: judge.seed } : {}),
+          ...(judge.concurrency !== undefined ? { concurrency: judge.concurrency } : {}),
+          ...(left !== undefined ? { maxCost: left } : {}),
           ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
         },
         { ...(options.env ? { env: { ...process.env, ...options.env } } : {}), ...(options.stopSignal ? { signal: options.stopSignal } : {}) },
       );
+      spent += s.cost_usd ?? 0;
       const ci = s.win_rate_ci ? ` [${s.win_rate_ci.map((x) => x.toFixed(3)).join(', ')}]` : '';
       stageEvent(options.listener, 'judge', `${spec.name} vs ${baseline.slug}: win rate ${s.win_rate?.toFixed(3) ?? '-'}${ci} (${s.wins}/${s.losses}/${s.ties} W/L/T, ${s.invalid} invalid)`);
     } catch (error) {
       failures.push(`judge ${spec.name}: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
+}
+
+/** Whether a judge summary was made with the plan's judge settings (a changed setting judges again; the cache keeps it cheap). */
+function sameJudgeSettings(summary: Record<string, unknown> | undefined, preset: string, judge: NonNullable<Plan['judge']>): boolean {
+  if (!summary || summary.dry_run === true || summary.stopped) return false;
+  return (
+    summary.preset === preset &&
+    summary.seed === (judge.seed ?? 42) &&
+    summary.both_orders === (judge.both_orders ?? false) &&
+    (judge.model === undefined || summary.model === judge.model)
+  );
 }

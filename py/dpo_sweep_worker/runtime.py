@@ -82,6 +82,8 @@ def resolve_model(ref: str, cache_dir: str) -> str:
         return ensure_tiny(Path(cache_dir) / "models", name=name, seed=seed)
     path = Path(os.path.expanduser(ref))
     if path.is_absolute() or ref.startswith("."):
+        if path.is_file():
+            raise SpecError(f"{ref} is a file, not a model directory (a folder with config.json, or a LoRA adapter folder)")
         if not path.is_dir():
             raise SpecError(f"model directory not found: {ref}")
         if not (path / "config.json").exists() and not (path / "adapter_config.json").exists():

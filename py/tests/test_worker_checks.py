@@ -207,3 +207,17 @@ def test_dropped_records_are_a_warning_naming_counts_reasons_and_lines(tmp_path)
     clean = tmp_path / "clean.jsonl"
     clean.write_text("".join(json.dumps(r) + "\n" for r in good))
     assert dropped_rows_warnings(load_preference_data({"path": str(clean), "format": "pairs", "split": "train"}, 0)[2]) == []
+
+
+def test_a_model_path_that_is_a_file_says_so(tmp_path):
+    from dpo_sweep_worker.runtime import resolve_model
+
+    f = tmp_path / "model.json"
+    f.write_text("{}")
+    with pytest.raises(SpecError, match=r"model\.json is a file, not a model directory"):
+        resolve_model(str(f), str(tmp_path))
+    with pytest.raises(SpecError, match="model directory not found"):
+        resolve_model(str(tmp_path / "nope"), str(tmp_path))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SpecError, match="is not a model directory"):
+        resolve_model(str(tmp_path / "empty"), str(tmp_path))

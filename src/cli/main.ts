@@ -2,7 +2,7 @@
  * The command-line program. The only module that reads argv, prints and exits (through `bin.ts`);
  * commands are plain async functions in `commands/`, imported lazily so `--help` stays fast.
  */
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { DpoSweepError, EXIT, InputError } from '../errors.js';
 import { processIO, type CliIO } from './io.js';
 import { addSeedOptions } from './seed-bins.js';
@@ -10,18 +10,18 @@ import { addSeedOptions } from './seed-bins.js';
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 const positiveInt = (value: string) => {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InputError(`expected a positive integer, got "${value}"`);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer, got "${value}"`);
   return n;
 };
 
 const number = (value: string) => {
   const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n)) throw new InputError(`expected a number, got "${value}"`);
+  if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`expected a number, got "${value}"`);
   return n;
 };
 const nonNegativeInt = (value: string) => {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InputError(`expected a non-negative integer, got "${value}"`);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`expected a non-negative integer, got "${value}"`);
   return n;
 };
 
@@ -29,7 +29,7 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
   const program = new Command('dpo-sweep')
     .description('Sweeps, run state, judges and reports for DPO-family preference optimisation.')
     .version('0.1.0')
-    .showHelpAfterError()
+    .showHelpAfterError('(dpo-sweep <command> --help for usage)')
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
     .exitOverride();
 

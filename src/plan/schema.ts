@@ -108,6 +108,10 @@ export const JudgeSchema = z
     preset: z.string().min(1).optional().describe('hh | tldr | alpaca | a preset directory'),
     baseline: z.string().min(1).optional().describe('stage:sft | a variant name | reference'),
     model: z.string().min(1).optional().describe('judge model at the OpenAI-compatible endpoint'),
+    both_orders: z.boolean().optional().describe('judge every pair in both orders (position bias; disagreeing orders count as a tie)'),
+    seed: nonNegativeInt.optional().describe('seed of the per-pair order and the bootstrap (default 42)'),
+    concurrency: positiveInt.optional().describe('requests in flight at most (default 8)'),
+    max_cost: z.number().nonnegative().optional().describe('USD the judge stage may spend in all, over every run of the sweep (needs a price for the model)'),
   })
   .describe('pairwise LLM-as-judge evaluation against a baseline');
 

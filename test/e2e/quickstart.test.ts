@@ -21,11 +21,14 @@ it('runs every stage of a shortened quickstart and the rule judge counts add up'
     'eval.limit=12',
     'eval.max_new_tokens=12',
   ];
-  const r = spawnSync(
-    process.execPath,
-    ['--import', 'tsx', join(repoRoot, 'src/cli/bin.ts'), join(repoRoot, 'configs/quickstart.yaml'), '--out', out, ...sets.flatMap((s) => ['--set', s])],
-    { cwd: repoRoot, encoding: 'utf8', timeout: 900_000, env: { ...process.env, CI: '1', DPO_SWEEP_PYTHON: workerPython(), DPO_SWEEP_CACHE: testCache() } },
-  );
+  const cli = (extra: string[]) =>
+    spawnSync(
+      process.execPath,
+      ['--import', 'tsx', join(repoRoot, 'src/cli/bin.ts'), join(repoRoot, 'configs/quickstart.yaml'), '--out', out, ...[...sets, ...extra].flatMap((s) => ['--set', s])],
+      { cwd: repoRoot, encoding: 'utf8', timeout: 900_000, env: { ...process.env, CI: '1', DPO_SWEEP_PYTHON: workerPython(), DPO_SWEEP_CACHE: testCache() } },
+    );
+  // First with the plan's judge options both_orders and seed; then without them (below).
+  const r = cli(['judge.both_orders=true', 'judge.seed=7']);
   expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
 
   const sweep = JSON.parse(readFileSync(join(out, 'sweep.json'), 'utf8')) as { stages: Array<{ id: string }>; runs: Array<{ id: string; name: string }> };
@@ -49,11 +52,23 @@ it('runs every stage of a shortened quickstart and the rule judge counts add up'
     expect(summary.n_pairs).toBe(12);
     expect(summary.wins + summary.losses + summary.ties + summary.invalid).toBe(summary.n_pairs);
     expect(summary.requests).toBe(0); // a rule preset sends nothing
+    expect([summary.both_orders, summary.seed]).toEqual([true, 7]);
     const judgments = readJsonl(join(dir, 'judge', 'stage-sft', 'judgments.jsonl'));
-    expect(judgments).toHaveLength(12);
+    expect(judgments).toHaveLength(24); // both orders of 12 pairs
   }
   for (const f of ['report.md', 'report.html', 'summary.json', 'results.csv']) expect(existsSync(join(out, 'report', f)), f).toBe(true);
   const report = readFileSync(join(out, 'report', 'report.md'), 'utf8');
   for (const name of ['dpo', 'beta-dpo', 'dynamic']) expect(report).toContain(name);
   expect(r.stdout).toContain('report: ');
+
+  // Rerun with the judge options gone: nothing is trained or generated again, the judge runs again.
+  const again = cli([]);
+  expect(again.status, `${again.stdout}\n${again.stderr}`).toBe(0);
+  expect(again.stdout).not.toMatch(/\bstarted \(attempt/);
+  for (const run of sweep.runs) {
+    const dir = join(out, 'runs', run.id, 'judge', 'stage-sft');
+    const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8'));
+    expect([summary.both_orders, summary.seed, summary.n_pairs]).toEqual([false, 42, 12]);
+    expect(readJsonl(join(dir, 'judgments.jsonl'))).toHaveLength(12);
+  }
 }, 900_000);

@@ -56,6 +56,7 @@ const MESSAGES: Messages = {
   unreadable: (i) => `cannot read ${i.file}: ${i.reason}`,
   'extends-cycle': (i) => `extends cycle: ${i.chain.join(' → ')}`,
   'bad-set': (i) => i.reason,
+  'unset-nothing': (i) => `removes nothing: ${i.text.slice(0, i.text.indexOf('='))} is not set in the plan`,
   'dotted-conflict': (i) => `"${i.key}" sets a value that this mapping also writes elsewhere`,
   'invalid-value': (i) => `expected ${i.expected}, received ${showValue(i.received)}${i.note ? ` (${i.note})` : ''}`,
   missing: (i) => `missing (expected ${i.expected})`,

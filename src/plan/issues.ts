@@ -24,6 +24,7 @@ export type IssueData =
   | { code: 'unreadable'; file: string; reason: string }
   | { code: 'extends-cycle'; chain: string[] }
   | { code: 'bad-set'; text: string; reason: string }
+  | { code: 'unset-nothing'; text: string }
   | { code: 'dotted-conflict'; key: string }
   // ── schema ─────────────────────────────────────────────────────────────────────────────────
   | { code: 'invalid-value'; expected: string; received: unknown; note?: string }

@@ -87,7 +87,10 @@ export async function loadPlan(file: string, options: LoadOptions = {}): Promise
     const parsed = parseSet(text);
     const applied = 'segments' in parsed ? applySet(doc, parsed) : parsed;
     if ('code' in applied) issues.push({ ...issue([], applied), origin });
-    else doc = applied;
+    else {
+      doc = applied.doc;
+      if (applied.removed === false) issues.push({ ...issue([], { code: 'unset-nothing', text }, 'warning'), origin });
+    }
   }
   // A `--set` value may itself hold dotted keys (`--set 'base={training.max_steps: 5}'`).
   const expanded = expandDottedKeys(doc);
@@ -175,6 +178,12 @@ async function readChain(source: Source, chain: Source[], io: Io, issues: Issue[
   return base ? overlay(base, located) : undefined;
 }
 
+/** A key left empty (`beta:`) or null: say what null does in a plan. */
+function withNullNote(i: Issue): Issue {
+  if (i.code !== 'invalid-value' || i.received !== null || i.note) return i;
+  return { ...i, note: 'leave the key out for its default; null only removes a key that the plan this one extends sets, or with --set key=null' };
+}
+
 /**
  * zod over the whole plan. On failure, the offending values are removed and the plan parsed again
  * (a few rounds), so the cross-field rules still check the rest. Only the first round is reported:
@@ -184,7 +193,7 @@ function parsePlan(value: unknown): { plan?: Plan; issues: Issue[] } {
   value = withoutExtensionKeys(value);
   const first = PlanSchema.safeParse(value, { reportInput: true });
   if (first.success) return { plan: first.data, issues: [] };
-  const issues = fromZod(first.error.issues, PlanSchema);
+  const issues = fromZod(first.error.issues, PlanSchema).map(withNullNote);
   let current = value;
   let zodIssues = first.error.issues;
   for (let round = 0; round < 4; round++) {

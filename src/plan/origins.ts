@@ -66,7 +66,7 @@ export function uniform(value: unknown, at: Origin): Located {
  * below (arrays included). Origins follow the value that wins.
  */
 export function overlay(base: Located, over: Located): Located {
-  if (!isMapping(base.value) || !isMapping(over.value)) return over;
+  if (!isMapping(base.value) || !isMapping(over.value)) return withoutNullKeys(over);
   const value: Record<string, unknown> = {};
   const kids = new Map<string, OriginTree>();
   for (const [k, v] of Object.entries(base.value)) {
@@ -74,14 +74,74 @@ export function overlay(base: Located, over: Located): Located {
     kids.set(k, child(base.origins, k));
   }
   for (const [k, v] of Object.entries(over.value)) {
+    // `key: null` (or `key:` with no value) over a parent removes the parent's key.
+    if (v === null) {
+      delete value[k];
+      kids.delete(k);
+      continue;
+    }
     const merged =
       Object.hasOwn(value, k)
         ? overlay({ value: value[k], origins: kids.get(k)! }, { value: v, origins: child(over.origins, k) })
-        : { value: v, origins: child(over.origins, k) };
+        : withoutNullKeys({ value: v, origins: child(over.origins, k) });
     defineKey(value, k, merged.value);
     kids.set(k, merged.origins);
   }
   return { value, origins: { at: over.origins.at, kids } };
+}
+
+/** `doc` without mapping keys whose value is null, at any depth through mappings (list items are kept). */
+function withoutNullKeys(doc: Located): Located {
+  if (!isMapping(doc.value)) return doc;
+  const value: Record<string, unknown> = {};
+  const kids = new Map<string, OriginTree>();
+  for (const [k, v] of Object.entries(doc.value)) {
+    if (v === null) continue;
+    const kept = withoutNullKeys({ value: v, origins: child(doc.origins, k) });
+    defineKey(value, k, kept.value);
+    kids.set(k, kept.origins);
+  }
+  return { value, origins: { at: doc.origins.at, kids } };
+}
+
+/**
+ * A copy of `doc` without the value at `path`: a mapping key is dropped, a list item spliced out
+ * (the origins of the items after it move with them). Undefined when nothing is there.
+ */
+export function deleteLocated(doc: Located, path: Path): Located | undefined {
+  const [head, ...rest] = path;
+  if (head === undefined) return undefined;
+  const base = doc.value;
+  if (base === null || typeof base !== 'object' || !Object.hasOwn(base, head)) return undefined;
+  const kids = new Map(doc.origins.kids ?? []);
+  if (rest.length > 0) {
+    const below = deleteLocated(getLocated(doc, [head])!, rest);
+    if (!below) return undefined;
+    kids.set(String(head), below.origins);
+    if (Array.isArray(base)) {
+      const value = [...base];
+      value[Number(head)] = below.value;
+      return { value, origins: { at: doc.origins.at, kids } };
+    }
+    const value: Record<string, unknown> = { ...base };
+    defineKey(value, String(head), below.value);
+    return { value, origins: { at: doc.origins.at, kids } };
+  }
+  if (Array.isArray(base)) {
+    const index = Number(head);
+    const value = base.filter((_, i) => i !== index);
+    const shifted = new Map<string, OriginTree>();
+    for (const [k, tree] of kids) {
+      const i = Number(k);
+      if (!Number.isInteger(i) || i < index) shifted.set(k, tree);
+      else if (i > index) shifted.set(String(i - 1), tree);
+    }
+    return { value, origins: { at: doc.origins.at, kids: shifted } };
+  }
+  const value: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(base)) if (k !== String(head)) defineKey(value, k, v);
+  kids.delete(String(head));
+  return { value, origins: { at: doc.origins.at, kids } };
 }
 
 /** The sub-tree at `key`, or a leaf carrying the parent's origin. */

@@ -2,11 +2,12 @@
  * `--set a.b=c` overrides. The key is a dotted plan path; the value is YAML (`0.2`, `[sigmoid, ipo]`,
  * `{log_uniform: [0.01, 0.5]}`). Inside `sweep.grid` and `sweep.random.params` the rest of the key
  * is one dotted settings key (`--set sweep.grid.dynamic_beta.alpha=[0.001,0.01]`); a list item is
- * picked by index or by variant name (`--set sweep.list.dpo.beta=0.2`).
+ * picked by index or by variant name (`--set sweep.list.dpo.beta=0.2`). A `null` value removes the
+ * key or the item (`--set base.beta=null`, `--set sweep.list.ipo=null`, `--set sweep.grid=null`).
  */
 import * as jsyaml from 'js-yaml';
 import type { IssueData, Path } from './issues.js';
-import { getLocated, isMapping, setLocated, uniform, type Located } from './origins.js';
+import { deleteLocated, getLocated, isMapping, setLocated, uniform, type Located } from './origins.js';
 import { DOTTED_KEY_RECORDS } from './schema.js';
 import { PLAN_YAML_SCHEMA } from './yaml.js';
 
@@ -48,10 +49,22 @@ export function resolveSetPath(doc: Located, set: SetOverride): Path | BadSet {
     const segment = set.segments[i]!;
     const here = getLocated(doc, path)?.value;
     if (Array.isArray(here)) {
-      const index = /^\d+$/.test(segment) ? Number(segment) : here.findIndex((item) => isMapping(item) && item['name'] === segment);
-      if (index < 0) return bad(set.text, `no item named "${segment}" in ${path.join('.')}`);
-      if (index > here.length) return bad(set.text, `${path.join('.')} has ${here.length} items; no item ${index}`);
-      path.push(index);
+      if (/^\d+$/.test(segment)) {
+        const index = Number(segment);
+        if (index > here.length) return bad(set.text, `${path.join('.')} has ${here.length} items; no item ${index}`);
+        path.push(index);
+        continue;
+      }
+      // A variant name may itself hold dots (`beta-dpo-b0.5`): the longest name that matches wins.
+      let found = -1;
+      let end = set.segments.length;
+      for (; end > i && found < 0; end--) {
+        const name = set.segments.slice(i, end).join('.');
+        found = here.findIndex((item) => isMapping(item) && item['name'] === name);
+      }
+      if (found < 0) return bad(set.text, `no item named "${segment}" in ${path.join('.')}`);
+      path.push(found);
+      i = end; // the loop's i++ moves past the name's last segment
     } else {
       path.push(segment);
     }
@@ -59,9 +72,17 @@ export function resolveSetPath(doc: Located, set: SetOverride): Path | BadSet {
   return path;
 }
 
-/** Applies one override; its values are attributed to the override itself. */
-export function applySet(doc: Located, set: SetOverride): Located | BadSet {
+/**
+ * Applies one override; its values are attributed to the override itself. `key=null` (or `key=~`)
+ * removes the key, or the list item, instead: `removed: false` when nothing was there to remove.
+ * `nullRemoves: false` sets a null value (the seed's configs, where null means "all" or "none").
+ */
+export function applySet(doc: Located, set: SetOverride, options: { nullRemoves?: boolean } = {}): { doc: Located; removed?: boolean } | BadSet {
   const path = resolveSetPath(doc, set);
   if (!Array.isArray(path)) return path as BadSet;
-  return setLocated(doc, path, uniform(set.value, { kind: 'set', text: set.text }));
+  if (set.value === null && options.nullRemoves !== false) {
+    const removed = deleteLocated(doc, path);
+    return removed ? { doc: removed, removed: true } : { doc, removed: false };
+  }
+  return { doc: setLocated(doc, path, uniform(set.value, { kind: 'set', text: set.text })) };
 }

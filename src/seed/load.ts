@@ -84,9 +84,10 @@ export async function loadSeedConfig(file: string, options: SeedLoadOptions = {}
   for (const setText of options.sets ?? []) {
     const origin: Origin = { kind: 'set', text: setText };
     const set = parseSet(setText);
-    const applied = 'segments' in set ? applySet(doc, set) : set;
+    // In the seed's configs null is a value (`max_batches: null` = every batch), not a removal.
+    const applied = 'segments' in set ? applySet(doc, set, { nullRemoves: false }) : set;
     if ('code' in applied) issues.push({ ...applied, reason: applied.reason.replace('--set base.beta=0.2', '--set dpo_training.batch_size=4'), path: [], origin });
-    else doc = applied;
+    else doc = applied.doc;
   }
 
   const first = SeedConfigSchema.safeParse(doc.value, { reportInput: true });

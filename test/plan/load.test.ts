@@ -242,6 +242,45 @@ describe('loadPlan: --set overrides', () => {
     expect(q.base).toEqual({ dataset: { name: 'hh2' }, training: { max_steps: 7 } });
   });
 
+  it('lets a child plan remove what its parent sets with null, and says what null means in a plan that extends nothing', async () => {
+    const files = {
+      'parent.yaml': yaml`
+        name: parent
+        base:
+          dataset.name: hh
+          beta: 0.3
+          training: {max_steps: 3, batch_size: 2}
+        sweep:
+          grid: {beta: [0.1, 0.2]}
+          seeds: [1, 2]
+      `,
+      'plan.yaml': yaml`
+        name: child
+        extends: parent.yaml
+        base:
+          beta:
+          training: {max_steps: null}
+          loss_type: ~
+          peft: {r: null}
+        sweep:
+          grid: null
+      `,
+    };
+    const { plan: p } = await loadFromMemory(files);
+    expect(p.base).toEqual({ dataset: { name: 'hh' }, training: { batch_size: 2 }, peft: {} });
+    expect(p.sweep).toEqual({ seeds: [1, 2] });
+    expect(
+      await problems(yaml`
+        name: alone
+        base:
+          dataset: {name: hh}
+          beta:
+      `),
+    ).toEqual([
+      'plan.yaml:4:3  base.beta: expected a number > 0, received null (leave the key out for its default; null only removes a key that the plan this one extends sets, or with --set key=null)',
+    ]);
+  });
+
   it('merges a child plan over a parent that wrote the same settings dotted (and the other way round)', async () => {
     const { plan: p } = await loadFromMemory({
       'parent.yaml': yaml`
@@ -260,6 +299,51 @@ describe('loadPlan: --set overrides', () => {
       `,
     });
     expect(p.base).toEqual({ dataset: { name: 'hh', split: 'test' }, training: { max_steps: 5, batch_size: 2 } });
+  });
+
+  it('removes a key, a list item or a whole section with --set key=null, and warns when there was nothing to remove', async () => {
+    const { plan: p, warnings } = await loadFromMemory(
+      { 'plan.yaml': plan },
+      { sets: ['sweep.list.dpo=null', 'sweep.grid.beta=~', 'base.dataset.name=null', 'base.dataset.path=./d.jsonl', 'base.bta=null'], rules: [] },
+    );
+    // The item after the removed one keeps its values; the grid with its only axis removed is empty.
+    expect(p.sweep?.list).toEqual([{ name: 'ipo', loss_type: ['ipo'] }]);
+    expect(p.sweep?.grid).toEqual({});
+    expect(p.base?.dataset).toEqual({ path: path.resolve(CWD, 'd.jsonl') });
+    expect(warnings).toEqual(['--set base.bta=null  removes nothing: base.bta is not set in the plan']);
+    const { plan: q } = await loadFromMemory({ 'plan.yaml': plan }, { sets: ['sweep=null'] });
+    expect(q.sweep).toBeUndefined();
+    // A problem in an item after a removed one is still reported where the file wrote it.
+    const shifted = await problems(
+      yaml`
+        name: base
+        base: {dataset: {name: hh}}
+        sweep:
+          list:
+            - name: dpo
+            - name: ipo
+              beta: -1
+      `,
+      { sets: ['sweep.list.0=null'] },
+    );
+    expect(shifted).toEqual(['plan.yaml:7:7  sweep.list[0].beta: expected a number > 0, received -1']);
+  });
+
+  it('picks a list item whose name holds dots, the longest matching name first', async () => {
+    const dotted = yaml`
+      name: names
+      base: {dataset: {name: hh}}
+      sweep:
+        list:
+          - {name: b0, beta: 0.1}
+          - {name: b0.5, beta: 0.5}
+          - {name: b0.5.x, beta: 0.7}
+    `;
+    const { plan: p } = await loadFromMemory({ 'plan.yaml': dotted }, { sets: ['sweep.list.b0.5.beta=0.6', 'sweep.list.b0.5.x=null', 'sweep.list.b0.training.max_steps=3'] });
+    expect(p.sweep?.list).toEqual([
+      { name: 'b0', beta: 0.1, training: { max_steps: 3 } },
+      { name: 'b0.5', beta: 0.6 },
+    ]);
   });
 
   it('reports problems in set values at the --set, and malformed --set arguments', async () => {

@@ -99,6 +99,11 @@ export interface JudgeSummary extends JudgeStats {
   retries: number;
   /** USD spent by this invocation (from returned usage); null when the model has no price. */
   cost_usd: number | null;
+  /**
+   * USD of every judgment in the file: `cost_usd` plus the cached judgments at the usage recorded when
+   * they were made (a cached one with no recorded usage counts 0); null when the model has no price.
+   */
+  total_cost_usd: number | null;
   /** Upper-side estimate made before sending; null when the model has no price. */
   estimated_cost_usd: number | null;
   /** Requests still to send after the cache (what --dry-run reports). */
@@ -177,6 +182,7 @@ export async function runJudge(options: JudgeOptions, deps: JudgeDeps = {}): Pro
       reasks: 0,
       retries: 0,
       cost_usd: 0,
+      total_cost_usd: 0,
       estimated_cost_usd: 0,
       planned_requests: 0,
       served_models: [],
@@ -256,6 +262,7 @@ export async function runJudge(options: JudgeOptions, deps: JudgeDeps = {}): Pro
       reasks: 0,
       retries: 0,
       cost_usd: 0,
+      total_cost_usd: cachedCost(records, price),
       estimated_cost_usd: estimatedCost,
       planned_requests: todo.length,
       served_models: [],
@@ -429,6 +436,7 @@ export async function runJudge(options: JudgeOptions, deps: JudgeDeps = {}): Pro
     reasks: state.reasks,
     retries: state.retries,
     cost_usd: price ? state.spent : null,
+    total_cost_usd: price ? state.spent + cachedCost(records, price)! : null,
     estimated_cost_usd: estimatedCost,
     planned_requests: todo.length,
     served_models: served,
@@ -497,6 +505,12 @@ function baseRecord(t: Task, model: string): Omit<JudgmentRecord, 'verdict' | 'r
     len_a: t.lenA,
     len_b: t.lenB,
   };
+}
+
+/** USD of the cached judgments among `records`, at the usage recorded when they were made. */
+function cachedCost(records: readonly JudgmentRecord[], price: Price | undefined): number | null {
+  if (!price) return null;
+  return records.reduce((sum, r) => sum + (r.cached && r.usage ? costOf(r.usage, price) : 0), 0);
 }
 
 function recordFromEntry(t: Task, e: CacheEntry, model: string, cached = true): JudgmentRecord {
@@ -599,6 +613,7 @@ export function summaryLine(s: JudgeSummary): string {
     `win rate ${pct(s.win_rate)}${ci}, LC ${pct(s.lc_win_rate)}, P(first) ${pct(s.p_first)}, P(longer) ${pct(s.p_longer)}` +
     (s.order_inconsistent !== null ? `, ${s.order_inconsistent} order-inconsistent` : '') +
     `; ${s.requests} requests, ${s.cache_hits} cached, cost ${s.cost_usd === null ? 'unknown' : `$${s.cost_usd.toFixed(4)}`}` +
+    (s.cache_hits > 0 && s.total_cost_usd !== null ? ` ($${s.total_cost_usd.toFixed(4)} with the cached judgments)` : '') +
     (s.stopped ? `; stopped early (${s.stopped})` : '')
   );
 }

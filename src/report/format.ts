@@ -139,7 +139,8 @@ function judgeRow(run: string | null, j: JudgeData): JudgeRow {
     order_inconsistent: n(s.order_inconsistent),
     requests: n(s.requests),
     cache_hits: n(s.cache_hits),
-    cost_usd: n(s.cost_usd),
+    // What the judgments cost, cached ones included; summaries written before total_cost_usd existed have only cost_usd.
+    cost_usd: n(s.total_cost_usd) ?? n(s.cost_usd),
     stopped: s.stopped ?? null,
   };
 }

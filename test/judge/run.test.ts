@@ -117,6 +117,12 @@ describe('judge over HTTP with the real SDK', () => {
     const again = await run(options(files, { out: join(work, 'out2') }));
     expect(server.count()).toBe(20);
     expect(again).toMatchObject({ requests: 0, cache_hits: 20, wins: 10, losses: 10, cost_usd: 0 });
+    // The comparison's cost stays visible on a cached rerun: gpt-4o-2024-08-06 is $2.50 / $10 per
+    // million prompt / completion tokens, over the usage each record kept.
+    const byHand = records.reduce((sum, r) => sum + (r.usage!.prompt_tokens * 2.5 + r.usage!.completion_tokens * 10) / 1e6, 0);
+    expect(s.total_cost_usd!).toBeCloseTo(byHand, 12);
+    expect(s.cost_usd!).toBeCloseTo(byHand, 12);
+    expect(again.total_cost_usd!).toBeCloseTo(byHand, 12);
     expect(readRecords(join(work, 'out2')).every((r) => r.cached)).toBe(true);
   });
 

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reportCommand } from '../../src/cli/commands/report.js';
@@ -54,6 +54,21 @@ describe('report.md', () => {
     for (const c of sweep.content.charts) {
       expect(md).toContain(`](plots/${c.id}.svg)`);
       expect(existsSync(join(sweepDir, 'report/plots', `${c.id}.svg`))).toBe(true);
+    }
+  });
+
+  it('shows what the judgments cost, cached ones included, after a rerun that sent nothing', async () => {
+    const dir = copyFixture('judge-only');
+    try {
+      const file = join(dir, 'summary.json');
+      const summary = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+      writeFileSync(file, JSON.stringify({ ...summary, requests: 0, cost_usd: 0, total_cost_usd: 0.1234 }));
+      expect(renderMarkdown(await buildReport(dir))).toMatch(/\| \$0\.1234 \|/);
+      // A summary from before total_cost_usd existed shows its cost_usd.
+      writeFileSync(file, JSON.stringify({ ...summary, cost_usd: 0.0567, total_cost_usd: undefined }));
+      expect(renderMarkdown(await buildReport(dir))).toMatch(/\| \$0\.0567 \|/);
+    } finally {
+      rmSync(join(dir, '..'), { recursive: true, force: true });
     }
   });
 

@@ -88,8 +88,25 @@ def resolve_model(ref: str, cache_dir: str) -> str:
             raise SpecError(f"model directory not found: {ref}")
         if not (path / "config.json").exists() and not (path / "adapter_config.json").exists():
             raise SpecError(f"{ref} is not a model directory (no config.json)")
+        if not _has_weights(path):
+            raise SpecError(
+                f"{ref} has no model weights: expected model.safetensors, sharded model-*.safetensors with "
+                "model.safetensors.index.json, pytorch_model.bin, or adapter_model.safetensors (a copy or download "
+                f"that did not finish?); found only {', '.join(sorted(p.name for p in path.iterdir())) or 'nothing'}"
+            )
         return str(path)
     return ref
+
+
+def _has_weights(path: Path) -> bool:
+    """Whether a model (or LoRA adapter) directory holds weights transformers/peft can load."""
+    for p in path.iterdir():
+        name = p.name
+        if name.endswith((".safetensors", ".safetensors.index.json")):
+            return True
+        if name.startswith(("pytorch_model", "adapter_model", "model")) and name.endswith((".bin", ".bin.index.json")):
+            return True
+    return False
 
 
 def seed_everything(seed: int) -> None:

@@ -67,7 +67,10 @@ from .margins import MarginLogger
 from .refcache import SharedRefLogpsMixin
 from .runtime import SpecError
 
-__all__ = ["STATE_FILE", "SweepOptions", "SweepDPOTrainer", "build_controller", "make_trainer", "read_sweep_state"]
+__all__ = [
+    "STATE_FILE", "SweepOptions", "SweepDPOTrainer", "build_controller", "check_resume", "make_trainer", "read_sweep_state",
+    "resume_mismatches",
+]
 
 #: Controller state file inside each TRL checkpoint folder (and in ``final/``).
 STATE_FILE = "dpo_sweep_controller.json"
@@ -121,6 +124,7 @@ def build_controller(settings: dict) -> tuple[RiskBetaController | BetaDPOContro
             )
         except ValueError as e:
             raise SpecError(f"dynamic_beta: {e}") from e
+        _check_margins_per_update(settings)
         return controller, notes
     if algorithm == "beta-dpo":
         b = settings.get("beta_dpo") or {}
@@ -137,6 +141,28 @@ def build_controller(settings: dict) -> tuple[RiskBetaController | BetaDPOContro
             raise SpecError(f"beta_dpo: {e}") from e
         return controller, notes
     return None, notes
+
+
+def _check_margins_per_update(settings: dict) -> None:
+    """Dynamic β needs at least two margins per controller update: one margin is an all-equal (degenerate)
+    batch, which the strict-exceedance controller skips, so β and τ would stay at their warm-up values for the
+    whole run — plain DPO under another name."""
+    training = settings.get("training") or {}
+    if "batch_size" not in training:
+        return
+    from .launch import processes_for
+
+    update_on = settings.get("update_on", "optimizer_step")
+    accum = int(training.get("grad_accum", 1)) if update_on == "optimizer_step" else 1
+    processes = processes_for(settings)
+    n = int(training["batch_size"]) * accum * processes
+    if n < 2:
+        raise SpecError(
+            f"dynamic_beta: each controller update ({update_on}) sees {n} margin (training.batch_size "
+            f"{training['batch_size']} x {accum} micro-batch x {processes} process); a single margin carries no spread, "
+            "so beta would never move from its initial value. Use batch_size >= 2"
+            + (", or grad_accum >= 2 with update_on: optimizer_step" if update_on == "optimizer_step" else "")
+        )
 
 
 # --- the trainer ------------------------------------------------------------------------------------
@@ -224,6 +250,56 @@ def read_sweep_state(checkpoint: str | os.PathLike) -> dict | None:
     if not path.exists():
         return None
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+#: Controller hyper-parameter → the settings key it comes from (for messages).
+_SETTING_OF = {
+    "risk_beta": {"beta0": "beta", **{k: f"dynamic_beta.{k}" for k in ("delta", "ema_lambda", "warmup", "alpha", "gamma", "beta_min", "beta_max", "exceedance")}},
+    "beta_dpo": {"beta0": "beta", **{k: f"beta_dpo.{k}" for k in ("alpha", "momentum", "keep_ratio", "min_beta", "eps")}},
+}
+
+
+def resume_mismatches(state: dict | None, algorithm: str, update_on: str, controller, beta: float) -> list[str]:
+    """What differs between a checkpoint's saved sweep state and this run, as ``"key: saved → now"`` lines.
+
+    Checked: the state file's presence (an adaptive run cannot restart its controller silently) and format,
+    ``algorithm``, ``update_on``, the controller's hyper-parameters and, for plain ``dpo``, ``beta`` (which the
+    checkpoint would otherwise override without a word)."""
+    if state is None:
+        return [] if controller is None else [f"{STATE_FILE}: missing, so the {algorithm} controller state cannot be restored"]
+    if state.get("format") != STATE_FORMAT:
+        return [f"format: {state.get('format')!r} is not {STATE_FORMAT} (written by another version)"]
+    out = [f"{key}: {state.get(key)!r} → {now!r}" for key, now in (("algorithm", algorithm), ("update_on", update_on)) if state.get(key) != now]
+    if out:
+        return out
+    if controller is None:
+        if float(state.get("beta", beta)) != float(beta):
+            out.append(f"beta: {state['beta']!r} → {float(beta)!r}")
+        return out
+    saved = (state.get("controller") or {}).get("config") or {}
+    mine = controller.state_dict()["config"]
+    names = _SETTING_OF.get(controller.state_dict()["kind"], {})
+    for key in sorted(set(saved) | set(mine)):
+        if saved.get(key) != mine.get(key):
+            out.append(f"{names.get(key, key)}: {saved.get(key)!r} → {mine.get(key)!r}")
+    return out
+
+
+def check_resume(settings: dict, checkpoint: str | os.PathLike) -> None:
+    """Before anything is loaded: a :class:`SpecError` when ``checkpoint`` was written with other settings than
+    ``settings`` (see :func:`resume_mismatches`), naming the state file and every difference."""
+    controller, _ = build_controller(settings)
+    try:
+        state = read_sweep_state(checkpoint)
+    except (OSError, ValueError) as e:
+        raise SpecError(f"{Path(checkpoint) / STATE_FILE}: unreadable ({e}); delete {checkpoint} to resume from an earlier checkpoint") from e
+    diffs = resume_mismatches(state, settings["algorithm"], settings.get("update_on", "optimizer_step"), controller, float(settings["beta"]))
+    if diffs:
+        raise SpecError(
+            f"cannot resume from {checkpoint}: its {STATE_FILE} was written by a run with other settings ("
+            + "; ".join(diffs)
+            + "). Restore those settings, or train in a fresh run directory"
+        )
 
 
 class SweepDPOTrainer(SharedRefLogpsMixin, GlobalBatchOrderMixin, DPOTrainer):
@@ -524,18 +600,11 @@ class SweepDPOTrainer(SharedRefLogpsMixin, GlobalBatchOrderMixin, DPOTrainer):
 
     def load_sweep_state(self, checkpoint: str | os.PathLike) -> None:
         state = read_sweep_state(checkpoint)
+        diffs = resume_mismatches(state, self.sweep.algorithm, self.sweep.update_on, self.sweep.controller, float(self.beta))
+        if diffs:
+            raise RuntimeError(f"cannot resume from {checkpoint}: {'; '.join(diffs)} (resuming would mix two configurations)")
         if state is None:
-            if self.sweep.controller is not None:
-                raise RuntimeError(
-                    f"{checkpoint} has no {STATE_FILE}: the {self.sweep.algorithm} controller state cannot be restored "
-                    "(resuming would silently restart the controller)"
-                )
             return
-        if state.get("format") != STATE_FORMAT:
-            raise RuntimeError(f"{checkpoint}/{STATE_FILE}: unsupported format {state.get('format')!r}")
-        for key in ("algorithm", "update_on"):
-            if state.get(key) != getattr(self.sweep, key):
-                raise RuntimeError(f"{checkpoint} was written with {key}={state.get(key)!r}, this run has {getattr(self.sweep, key)!r}")
         if self.sweep.controller is not None:
             self.sweep.controller.load_state_dict(state["controller"])
         if state.get("generator"):

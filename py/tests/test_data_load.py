@@ -281,3 +281,64 @@ def test_dataset_directory_goes_through_datasets(tmp_path):
 def test_unknown_hub_id_is_a_data_error_offline():
     with pytest.raises(DataError, match="cannot load dataset"):
         load_rows("no-such-owner/no-such-dataset-xyz", "train")
+
+
+# --- encodings, line ends and files that are not JSONL ---------------------------------------------
+
+
+PAIR = {"prompt": "What is 1 + 1?", "chosen": "2", "rejected": "3"}
+
+
+def test_utf8_bom_keeps_the_first_record(tmp_path):
+    line = json.dumps(PAIR).encode()
+    f = tmp_path / "bom.jsonl"
+    f.write_bytes(b"\xef\xbb\xbf" + line + b"\n" + line + b"\n")
+    r = load_rows(f)
+    assert r.lines == [1, 2] and r.dropped == {}
+    j = tmp_path / "bom.json"
+    j.write_bytes(b"\xef\xbb\xbf[" + line + b"]")
+    assert len(load_rows(j).rows) == 1
+
+
+def test_crlf_line_ends_and_unescaped_line_separators(tmp_path):
+    f = tmp_path / "crlf.jsonl"
+    odd = dict(PAIR, chosen="2\u2028two")  # U+2028 may stand unescaped inside a JSON string
+    f.write_bytes((json.dumps(PAIR) + "\r\n" + json.dumps(odd, ensure_ascii=False) + "\r\n").encode())
+    r = load_rows(f)
+    assert r.lines == [1, 2] and r.dropped == {}
+    assert r.rows[1]["chosen"][0]["content"] == "2\u2028two"
+
+
+def test_a_file_that_is_not_utf8_names_line_and_column(tmp_path):
+    f = tmp_path / "latin1.jsonl"
+    f.write_bytes(json.dumps(PAIR).encode() + b"\n" + '{"prompt": "caf\xe9"}\n'.encode("latin-1"))
+    with pytest.raises(DataError) as e:
+        load_rows(f)
+    assert str(e.value) == f"{f}:2: not UTF-8 text: byte 0xe9 at column 16 cannot be decoded; save the file as UTF-8"
+    u16 = tmp_path / "u16.jsonl"
+    u16.write_bytes((json.dumps(PAIR) + "\n").encode("utf-16"))
+    with pytest.raises(DataError, match=r"u16\.jsonl:1: .*UTF-16 byte-order mark"):
+        load_rows(u16)
+
+
+@pytest.mark.parametrize("content", ["", "\n  \n", "[]"])
+def test_an_empty_file_says_so(tmp_path, content):
+    f = tmp_path / ("e.json" if content == "[]" else "e.jsonl")
+    f.write_text(content)
+    with pytest.raises(DataError) as e:
+        load_rows(f, "train[:10]")
+    assert str(e.value) == f"{f}: the file holds no records (it is empty, blank lines only, or an empty JSON array)"
+
+
+def test_a_json_array_in_a_jsonl_file_gets_a_hint_and_the_first_problems(tmp_path):
+    f = tmp_path / "arr.jsonl"
+    f.write_text("[" + json.dumps(PAIR) + ",\n" + json.dumps(PAIR) + "]\n")
+    with pytest.raises(DataError) as e:
+        load_rows(f)
+    msg = str(e.value)
+    assert msg.startswith(f"{f}: no record is a JSON object")
+    assert "a JSON array or an indented object belongs in a .json file" in msg
+    assert "line 1: invalid JSON: " in msg and "line 2: invalid JSON: Extra data" in msg
+    g = write_jsonl(tmp_path / "scalars.jsonl", ['"text"', "[1]"])
+    with pytest.raises(DataError, match="line 1: a JSON string, not an object; line 2: a JSON array, not an object"):
+        load_rows(g)

@@ -332,6 +332,9 @@ def test_a_model_that_cannot_be_loaded_is_a_spec_error(tmp_path, worker_cache):
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "config.json").write_text("{}")
+    with pytest.raises(SpecError, match="broken has no model weights"):  # caught before loading
+        Generator(str(broken), cache_dir=worker_cache)
+    (broken / "model.safetensors").write_bytes(b"")
     with pytest.raises(SpecError, match="cannot load the model"):
         Generator(str(broken), cache_dir=worker_cache)
     # A hub id that is not there (offline in tests): a SpecError (exit 2), not an OSError.

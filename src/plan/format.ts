@@ -94,6 +94,9 @@ const MESSAGES: Messages = {
   'key-needs-algorithm': (i) =>
     `${i.key} only applies to algorithm ${i.algorithms.join(' or ')}, and no run that takes this value uses it (they use ${i.used.join(', ')})`,
   'sft-preference-key': (i) => `${i.key} is a preference-training setting; algorithm sft does not use it`,
+  'dynamic-beta-one-margin': (i) =>
+    `dynamic-beta-dpo: each controller update (${i.updateOn}) would see a single margin, which carries no spread, so beta would never move; ` +
+    `use batch_size ≥ 2${i.updateOn === 'optimizer_step' ? ', or grad_accum ≥ 2' : ''}, or processes_per_run ≥ 2`,
   'dynamic-beta-bounds': (i) =>
     `dynamic β needs 0 <= dynamic_beta.beta_min <= beta <= dynamic_beta.beta_max; this run has beta_min ${i.betaMin}, beta ${i.beta}, beta_max ${i.betaMax}`,
   'seed-range': (i) => `training seed ${i.seed} is too large: the worker seeds numpy, which takes 0 to ${i.max}`,

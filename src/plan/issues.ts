@@ -46,6 +46,7 @@ export type IssueData =
   | { code: 'duplicate-draws'; first: string; second: string }
   | { code: 'key-needs-algorithm'; key: string; algorithms: string[]; used: string[] }
   | { code: 'sft-preference-key'; key: string }
+  | { code: 'dynamic-beta-one-margin'; updateOn: string }
   | { code: 'dynamic-beta-bounds'; betaMin: number; beta: number; betaMax: number }
   | { code: 'seed-range'; seed: number; max: number }
   // ── warnings ───────────────────────────────────────────────────────────────────────────────

@@ -208,6 +208,27 @@ export function dynamicBetaBounds(plan: Plan): Issue[] {
   );
 }
 
+/**
+ * Dynamic β learns from the spread of the margins one controller update sees: with one margin
+ * (`batch_size` 1 × one micro-batch × one process) every update is skipped and β never moves. The
+ * worker refuses it too; here it is reported where `batch_size` was written, before anything runs.
+ * Runs whose process count depends on the GPUs found (`gpus_per_run` > 1) are left to the worker.
+ */
+export function dynamicBetaSeesSpread(plan: Plan): Issue[] {
+  return dedupe(
+    resolveVariants(plan).flatMap((draft) => {
+      const s = settingsOf(draft);
+      if (!s || s.algorithm !== 'dynamic-beta-dpo') return [];
+      const processes = s.resources.processes_per_run;
+      if (processes === 1 && s.resources.gpus_per_run > 1) return [];
+      const accum = s.update_on === 'optimizer_step' ? s.training.grad_accum : 1;
+      const margins = s.training.batch_size * accum * processes;
+      if (margins >= 2) return [];
+      return [issue(sourceOf(draft, ['training', 'batch_size']).planPath, { code: 'dynamic-beta-one-margin', updateOn: s.update_on })];
+    }),
+  );
+}
+
 /** Issues for every place that writes `key` while none of the runs taking that value uses one of `algorithms`. */
 function keyOnlyWithAlgorithms(plan: Plan, key: Path, algorithms: readonly string[]): Issue[] {
   return placesWriting(plan, key).flatMap(({ planPath, runs }) => {
@@ -318,6 +339,7 @@ export const RULES: readonly Rule[] = [
   dynamicBetaKeysOnlyWithDynamicBeta,
   updateOnOnlyWithAdaptive,
   dynamicBetaBounds,
+  dynamicBetaSeesSpread,
   trainingSeedFits,
   epochsIgnoredWithMaxSteps,
   evalStepsNeedHeldOutData,

@@ -7,6 +7,7 @@ import {
   datasetHasSource,
   dynamicBetaBounds,
   dynamicBetaKeysOnlyWithDynamicBeta,
+  dynamicBetaSeesSpread,
   sftHasNoPreferenceKeys,
   updateOnOnlyWithAdaptive,
   gridKeysExist,
@@ -48,6 +49,7 @@ describe('rules', () => {
       dynamicBetaKeysOnlyWithDynamicBeta,
       updateOnOnlyWithAdaptive,
       dynamicBetaBounds,
+      dynamicBetaSeesSpread,
       sftHasNoPreferenceKeys,
     ]) {
       expect(RULES).toContain(rule);
@@ -209,6 +211,25 @@ describe('rules', () => {
     // A variant bound below the base beta: at the variant's bound.
     const fromVariant = dynamicBetaBounds(plan({ base: { ...dyn, beta: 0.3 }, sweep: { list: [{ name: 'a' }, { name: 'b', dynamic_beta: { beta_max: 0.2 } }] } }));
     expect(brief(fromVariant)).toEqual(['dynamic-beta-bounds @ sweep.list.1.dynamic_beta.beta_max']);
+  });
+
+  it('dynamicBetaSeesSpread: a dynamic-beta update must see at least two margins', () => {
+    const dyn = { ...data, algorithm: 'dynamic-beta-dpo' as const };
+    const one = dynamicBetaSeesSpread(plan({ base: { ...dyn, training: { batch_size: 1 } } }));
+    expect(brief(one)).toEqual(['dynamic-beta-one-margin @ base.training.batch_size']);
+    expect(issueMessage(one[0]!)).toBe(
+      'dynamic-beta-dpo: each controller update (optimizer_step) would see a single margin, which carries no spread, so beta would never move; use batch_size ≥ 2, or grad_accum ≥ 2, or processes_per_run ≥ 2',
+    );
+    // Two micro-batches per optimizer step, or two processes: two margins per update.
+    expect(dynamicBetaSeesSpread(plan({ base: { ...dyn, training: { batch_size: 1, grad_accum: 2 } } }))).toEqual([]);
+    expect(dynamicBetaSeesSpread(plan({ base: { ...dyn, training: { batch_size: 1 }, resources: { processes_per_run: 2 } } }))).toEqual([]);
+    // Updating per micro-batch, accumulation does not help.
+    const micro = dynamicBetaSeesSpread(plan({ base: { ...dyn, update_on: 'micro_batch', training: { batch_size: 1, grad_accum: 4 } } }));
+    expect(micro).toMatchObject([{ code: 'dynamic-beta-one-margin', updateOn: 'micro_batch' }]);
+    // Other algorithms, and a batch of one only for the dpo variant, are fine; a grid value is blamed where written.
+    expect(dynamicBetaSeesSpread(plan({ base: { ...data, training: { batch_size: 1 } } }))).toEqual([]);
+    const fromGrid = dynamicBetaSeesSpread(plan({ base: dyn, sweep: { grid: { 'training.batch_size': [1, 4] } } }));
+    expect(brief(fromGrid)).toEqual(['dynamic-beta-one-margin @ sweep.grid.training.batch_size.0']);
   });
 
   it('sftHasNoPreferenceKeys: preference settings that only sft runs (or stages.sft) take', () => {

@@ -37,6 +37,7 @@ REASONS = {
     "empty_response": "a response is empty or whitespace-only",
     "no_assistant_turn": "the conversation does not end with a non-empty assistant turn",
     "identical_pair": "chosen equals rejected",
+    "prompt_too_long": "the prompt alone fills training.max_length tokens",
 }
 
 

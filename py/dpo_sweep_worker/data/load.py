@@ -8,8 +8,10 @@ format, a bad split, or no rows left.  ``datasets`` is imported only for hub ids
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -18,6 +20,7 @@ from .convert import FORMATS, REASONS, TASKS, RowError, convert, detect_format
 from .split import SplitSpecError, slice_indices
 
 LOCAL_SUFFIXES = (".json", ".jsonl")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _MAX_LISTED_IN_ERROR = 5
 
 
@@ -78,17 +81,42 @@ def _is_local(source: str) -> bool:
     )
 
 
+def _decode_error(path: Path, raw: bytes, e: UnicodeDecodeError) -> DataError:
+    """A :class:`DataError` naming the line (1-based) and column of the first byte that is not UTF-8."""
+    line = raw.count(b"\n", 0, e.start) + 1
+    column = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
+    bom = " (the file starts with a UTF-16 byte-order mark: save it as UTF-8)" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
+    return DataError(
+        f"not UTF-8 text: byte 0x{raw[e.start]:02x} at column {column} cannot be decoded{bom}; "
+        "save the file as UTF-8",
+        source=str(path),
+        line=line,
+    )
+
+
+def _read_text(path: Path) -> str:
+    """The file as UTF-8 text, a leading byte-order mark dropped (some Windows editors write one)."""
+    raw = path.read_bytes()
+    if raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8) :]
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise _decode_error(path, raw, e) from None
+
+
 def _read_jsonl(path: Path) -> list[tuple[int, Any]]:
     """``(line number, parsed object or _Invalid)`` for each non-blank line."""
     out = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                out.append((lineno, json.loads(line)))
-            except json.JSONDecodeError as e:
-                out.append((lineno, _Invalid(f"invalid JSON: {e.msg} (column {e.colno})")))
+    # Lines end at \n, \r\n or \r, as in text-mode files; not str.splitlines(), which also splits at
+    # U+2028 and other characters that JSON strings may hold unescaped.
+    for lineno, line in enumerate(_LINE_BREAK.split(_read_text(path)), start=1):
+        if not line.strip():
+            continue
+        try:
+            out.append((lineno, json.loads(line)))
+        except json.JSONDecodeError as e:
+            out.append((lineno, _Invalid(f"invalid JSON: {e.msg} (column {e.colno})")))
     return out
 
 
@@ -99,7 +127,7 @@ class _Invalid:
 
 def _read_json(path: Path) -> list[tuple[int, Any]]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(_read_text(path))
     except json.JSONDecodeError as e:
         hint = " (one JSON object per line? name the file .jsonl)" if e.msg == "Extra data" else ""
         raise DataError(f"invalid JSON: {e.msg}{hint}", source=str(path), line=e.lineno) from e
@@ -117,6 +145,8 @@ def _read_local(source: str, split: str) -> list[tuple[int, Any]]:
     if path.suffix.lower() not in LOCAL_SUFFIXES:
         raise DataError(f"unsupported file type {path.suffix!r}; use .json or .jsonl", source=source)
     records = _read_jsonl(path) if path.suffix.lower() == ".jsonl" else _read_json(path)
+    if not records:
+        raise DataError("the file holds no records (it is empty, blank lines only, or an empty JSON array)", source=source)
     try:
         keep = slice_indices(split, len(records))
     except SplitSpecError as e:
@@ -210,7 +240,29 @@ def _detect(records: Iterable[tuple[int, Any]], source: str) -> str:
                     line=line,
                 )
             return fmt
-    raise DataError("no record is a JSON object; cannot detect the data format", source=source)
+    problems = []
+    for line, record in list(records)[:_MAX_LISTED_IN_ERROR]:
+        what = record.detail if isinstance(record, _Invalid) else f"a JSON {_json_type(record)}, not an object"
+        problems.append(f"line {line}: {what}")
+    hint = ""
+    if source.lower().endswith(".jsonl"):
+        hint = " (a .jsonl file needs one JSON object per line; a JSON array or an indented object belongs in a .json file)"
+    raise DataError(
+        f"no record is a JSON object, so the data format cannot be detected{hint}; first records: {'; '.join(problems)}",
+        source=source,
+    )
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    if value is None:
+        return "null"
+    return "number"
 
 
 def _empty_message(result: LoadResult) -> str:

@@ -8,6 +8,7 @@ import importlib.util
 import json
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -40,6 +41,111 @@ def dataset_source(dataset: dict) -> str:
     if not source:
         raise SpecError("dataset needs a `path` (local JSON/JSONL) or a `name` (Hugging Face dataset id)")
     return source
+
+
+@dataclass
+class RunData:
+    """The rows a run trains and evaluates on, each with its record's line (``LoadResult.lines``), and the
+    JSON-able account written to ``data.json``: ``{"train": summary, ["eval": summary,] "rows": counts}``.
+    With ``val_ratio`` the held-out rows come from the train split, so their drops count in its summary."""
+
+    source: str
+    rows: list[dict]
+    lines: list[int]
+    eval_rows: list[dict] | None
+    eval_lines: list[int] | None
+    report: dict
+
+    def count(self) -> None:
+        self.report["rows"] = {"train": len(self.rows), "eval": len(self.eval_rows) if self.eval_rows is not None else 0}
+
+
+def load_run_data(dataset: dict, seed: int, task: str) -> RunData:
+    """Train rows, eval rows (``eval_split``, or ``val_ratio`` held out of the train split, or none) and the
+    account of what was loaded and dropped. A ``val_ratio`` the rows cannot serve is a :class:`DataError`."""
+    from ..data import DataError, load_rows, train_eval_split
+
+    source = dataset_source(dataset)
+    train = load_rows(source, dataset.get("split", "train"), dataset.get("format"), task=task)
+    report: dict[str, Any] = {"train": train.summary()}
+    pairs = list(zip(train.rows, train.lines))
+    held = None
+    if dataset.get("eval_split"):
+        loaded = load_rows(source, dataset["eval_split"], dataset.get("format") or train.fmt, task=task)
+        held = list(zip(loaded.rows, loaded.lines))
+        report["eval"] = loaded.summary()
+    elif dataset.get("val_ratio"):
+        try:
+            pairs, held = train_eval_split(pairs, dataset["val_ratio"], seed)
+        except ValueError as e:
+            raise DataError(f"dataset.val_ratio {dataset['val_ratio']}: {e}", source=source) from e
+    if dataset.get("limit"):
+        pairs = pairs[: dataset["limit"]]
+    data = RunData(
+        source=source,
+        rows=[r for r, _ in pairs],
+        lines=[n for _, n in pairs],
+        eval_rows=None if held is None else [r for r, _ in held],
+        eval_lines=None if held is None else [n for _, n in held],
+        report=report,
+    )
+    data.count()
+    return data
+
+
+def _prompt_lengths(tokenizer, prompts: list[list[dict]], batch: int = 512) -> list[int]:
+    """Token count of each conversational prompt exactly as TRL's DPO tokenisation renders it (chat template,
+    generation prompt, no extra special tokens)."""
+    out: list[int] = []
+    for start in range(0, len(prompts), batch):
+        ids = tokenizer.apply_chat_template(prompts[start : start + batch], add_generation_prompt=True, tokenize=True, return_dict=True)
+        out.extend(len(x) for x in ids["input_ids"])
+    return out
+
+
+def drop_long_prompts(data: RunData, tokenizer, max_length: int | None) -> None:
+    """Drop the preference rows whose prompt alone fills ``max_length`` tokens, before TRL does.
+
+    TRL's DPO trainer silently filters such rows out (with ``truncation_mode="keep_start"`` no response token
+    would remain); when that leaves nothing the run crashed later inside the trainer with no word about
+    ``max_length``. Here every dropped row is counted under ``prompt_too_long`` with its line (``data.json`` and
+    the dropped-rows warning), and a split left empty is a :class:`DataError` naming ``max_length``, raised
+    before any model is loaded. TRL's own filter then has nothing left to drop.
+    """
+    if max_length is None:
+        return
+    from ..data import DataError
+
+    def split(rows, lines, summary, name):
+        lengths = _prompt_lengths(tokenizer, [r["prompt"] for r in rows])
+        keep = [i for i, n in enumerate(lengths) if n < max_length]
+        if len(keep) == len(rows):
+            return rows, lines
+        for i, n in enumerate(lengths):
+            if n >= max_length:
+                summary["dropped"]["prompt_too_long"] = summary["dropped"].get("prompt_too_long", 0) + 1
+                if len(summary["bad_rows"]) < 100:
+                    summary["bad_rows"].append({
+                        "line": lines[i], "reason": "prompt_too_long",
+                        "detail": f"the prompt is {n} tokens, which leaves no room for a response within max_length {max_length}",
+                    })
+        summary["bad_rows"].sort(key=lambda b: b["line"])
+        summary["rows"] -= len(rows) - len(keep)
+        if not keep:
+            raise DataError(
+                f"no {name} row fits training.max_length {max_length}: all {len(rows)} prompts are {max_length} tokens "
+                f"or longer (shortest {min(lengths)}, lines {', '.join(map(str, lines[:5]))}{', …' if len(lines) > 5 else ''}); "
+                "raise max_length above the prompt lengths",
+                source=data.source,
+            )
+        return [rows[i] for i in keep], [lines[i] for i in keep]
+
+    train_summary = data.report["train"]
+    data.rows, data.lines = split(data.rows, data.lines, train_summary, "training")
+    if data.eval_rows:
+        eval_summary = data.report.get("eval", train_summary)
+        data.eval_rows, data.eval_lines = split(data.eval_rows, data.eval_lines, eval_summary, "evaluation")
+    data.count()
 
 
 # --- fail-fast checks ----------------------------------------------------------------------------
@@ -262,9 +368,36 @@ def load_tokenizer(path: str):
 
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None:
+        if tokenizer.eos_token is None:
+            raise SpecError(
+                f"the tokenizer of {path} has neither a pad token nor an EOS token (batches cannot be padded): "
+                "set pad_token or eos_token in its tokenizer_config.json"
+            )
         tokenizer.pad_token = tokenizer.eos_token
     template = ensure_chat_template(tokenizer)
     return tokenizer, template
+
+
+def check_vocab(tokenizer, model_path: str, role: str = "model") -> None:
+    """A :class:`SpecError` when the tokenizer has more tokens than the model has embeddings (read from the
+    model's config, before the weights are loaded): the first batch holding one of those ids would stop the
+    run with ``IndexError: index out of range in self`` inside the embedding."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(model_path)
+    except Exception:  # noqa: BLE001 - an adapter folder, or a config loading the weights will report better
+        return
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    vocab = getattr(text, "vocab_size", None)
+    if not isinstance(vocab, int) or len(tokenizer) <= vocab:
+        return
+    raise SpecError(
+        f"the tokenizer ({tokenizer.name_or_path}) has {len(tokenizer)} tokens but the {role} {model_path} has "
+        f"embeddings for {vocab} (vocab_size in config.json): token ids {vocab}..{len(tokenizer) - 1} would index past "
+        "them. Use the tokenizer saved with this model, or resize its embeddings "
+        "(model.resize_token_embeddings(len(tokenizer))) and save it again"
+    )
 
 
 # --- checkpoints ---------------------------------------------------------------------------------

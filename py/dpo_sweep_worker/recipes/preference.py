@@ -14,15 +14,16 @@ from typing import Any
 
 from .. import host
 from ..callbacks import EventCallback
-from ..data import load_rows, train_eval_split
 from ..runtime import quiet_libraries, release_memory, resolve_device, resolve_model, seed_everything
 from .common import (
     check_hub,
     check_report_to,
+    check_vocab,
+    drop_long_prompts,
     dropped_rows_warnings,
-    dataset_source,
     is_main_process,
     last_checkpoint,
+    load_run_data,
     load_tokenizer,
     lora_config,
     save_final,
@@ -37,21 +38,8 @@ __all__ = ["train", "load_preference_data", "last_checkpoint"]
 
 def load_preference_data(dataset: dict, seed: int) -> tuple[list[dict], list[dict] | None, dict]:
     """Train rows, eval rows (or None) and a JSON-able account of what was loaded and dropped."""
-    source = dataset_source(dataset)
-    train = load_rows(source, dataset.get("split", "train"), dataset.get("format"), task="preference")
-    report: dict[str, Any] = {"train": train.summary()}
-    rows = train.rows
-    eval_rows = None
-    if dataset.get("eval_split"):
-        held = load_rows(source, dataset["eval_split"], dataset.get("format") or train.fmt, task="preference")
-        eval_rows = held.rows
-        report["eval"] = held.summary()
-    elif dataset.get("val_ratio"):
-        rows, eval_rows = train_eval_split(rows, dataset["val_ratio"], seed)
-    if dataset.get("limit"):
-        rows = rows[: dataset["limit"]]
-    report["rows"] = {"train": len(rows), "eval": len(eval_rows) if eval_rows is not None else 0}
-    return rows, eval_rows, report
+    data = load_run_data(dataset, seed, "preference")
+    return data.rows, data.eval_rows, data.report
 
 
 def decide_precompute(training: dict, rows: int, sharing: int, settings: dict) -> bool:
@@ -81,17 +69,32 @@ def train(request: dict) -> dict:
     run_dir.mkdir(parents=True, exist_ok=True)
     quiet_libraries()
 
-    from ..trainers import STATE_FILE, build_controller, make_trainer
+    from ..trainers import STATE_FILE, build_controller, check_resume, make_trainer
 
     # Fail fast on what the spec asks for that cannot work, before loading anything heavy.
     build_controller(settings)
     trackers = check_report_to(settings.get("report_to"))
     hub_target = check_hub(settings.get("hub"))
+    checkpoints = run_dir / "checkpoints"
+    resume_from = last_checkpoint(checkpoints, required=(STATE_FILE,)) if request.get("resume", True) else None
+    if resume_from:
+        check_resume(settings, resume_from)
 
     host.emit({"kind": "phase", "phase": "loading data"})
-    rows, eval_rows, data_report = load_preference_data(settings["dataset"], training["seed"])
-    if main:
-        (run_dir / "data.json").write_text(json.dumps(data_report, indent=2))
+    data = load_run_data(settings["dataset"], training["seed"], "preference")
+    policy_path = resolve_model(settings["model"], cache_dir)
+    reference_ref = settings.get("reference") or settings["model"]
+    reference_path = resolve_model(reference_ref, cache_dir)
+    tokenizer, template = load_tokenizer(policy_path)
+    check_vocab(tokenizer, policy_path, "policy")
+    if reference_path != policy_path:
+        check_vocab(tokenizer, reference_path, "reference")
+    try:
+        drop_long_prompts(data, tokenizer, training["max_length"])  # TRL would drop them without a word
+    finally:
+        if main:
+            (run_dir / "data.json").write_text(json.dumps(data.report, indent=2))
+    rows, eval_rows, data_report = data.rows, data.eval_rows, data.report
     host.emit({"kind": "data", **data_report["rows"], "dropped": data_report["train"]["dropped"]})
     for message in dropped_rows_warnings(data_report):
         host.emit({"kind": "warning", "message": message})
@@ -107,10 +110,6 @@ def train(request: dict) -> dict:
     seed_everything(training["seed"])
 
     host.emit({"kind": "phase", "phase": "loading models"})
-    policy_path = resolve_model(settings["model"], cache_dir)
-    reference_ref = settings.get("reference") or settings["model"]
-    reference_path = resolve_model(reference_ref, cache_dir)
-    tokenizer, template = load_tokenizer(policy_path)
     peft = lora_config(settings)
     policy = AutoModelForCausalLM.from_pretrained(policy_path, dtype=device.torch_dtype)
     precompute = decide_precompute(training, len(rows), int(request.get("ref_sharing", 1)), settings)
@@ -156,8 +155,6 @@ def train(request: dict) -> dict:
     events = EventCallback(extra=extra)
     trainer.add_callback(events)
 
-    checkpoints = run_dir / "checkpoints"
-    resume_from = last_checkpoint(checkpoints, required=(STATE_FILE,)) if request.get("resume", True) else None
     if resume_from:
         host.emit({"kind": "resume", "checkpoint": os.path.basename(resume_from)})
     host.emit({"kind": "phase", "phase": "training"})

@@ -16,15 +16,15 @@ from typing import Any
 
 from .. import host
 from ..callbacks import EventCallback
-from ..data import load_rows, train_eval_split
 from ..runtime import SpecError, quiet_libraries, release_memory, resolve_device, resolve_model, seed_everything
 from .common import (
     check_hub,
     check_report_to,
+    check_vocab,
     dropped_rows_warnings,
-    dataset_source,
     is_main_process,
     last_checkpoint,
+    load_run_data,
     load_tokenizer,
     lora_config,
     save_final,
@@ -47,21 +47,8 @@ def _sweep_sft_trainer(base):
 
 def load_sft_data(dataset: dict, seed: int) -> tuple[list[dict], list[dict] | None, dict]:
     """`{"messages"}` train rows, eval rows (or None) and a JSON-able account of what was loaded."""
-    source = dataset_source(dataset)
-    train = load_rows(source, dataset.get("split", "train"), dataset.get("format"), task="sft")
-    report: dict[str, Any] = {"train": train.summary()}
-    rows = train.rows
-    eval_rows = None
-    if dataset.get("eval_split"):
-        held = load_rows(source, dataset["eval_split"], dataset.get("format") or train.fmt, task="sft")
-        eval_rows = held.rows
-        report["eval"] = held.summary()
-    elif dataset.get("val_ratio"):
-        rows, eval_rows = train_eval_split(rows, dataset["val_ratio"], seed)
-    if dataset.get("limit"):
-        rows = rows[: dataset["limit"]]
-    report["rows"] = {"train": len(rows), "eval": len(eval_rows) if eval_rows is not None else 0}
-    return rows, eval_rows, report
+    data = load_run_data(dataset, seed, "sft")
+    return data.rows, data.eval_rows, data.report
 
 
 def train(request: dict) -> dict:
@@ -98,6 +85,7 @@ def train(request: dict) -> dict:
     host.emit({"kind": "phase", "phase": "loading models"})
     model_path = resolve_model(settings["model"], cache_dir)
     tokenizer, template = load_tokenizer(model_path)
+    check_vocab(tokenizer, model_path)
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=device.torch_dtype)
     config = SFTConfig(
         **trainer_args(settings, run_dir, device, has_eval=bool(eval_rows), trackers=trackers, run_name=spec.get("name")),

@@ -256,7 +256,9 @@ class SyntaxTree {
 function numberProblem(v: number | string, tag: string | null, raw: string): Extract<IssueData, { code: 'number-range' }> | undefined {
   if (typeof v === 'string') {
     const numeric = /^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)?$/.test(v);
-    return tag === '?' && numeric ? { code: 'number-range', raw: v, reason: 'overflow' } : undefined;
+    // `1_000` (YAML 1.1 digit grouping) is also left a string; it is no overflow.
+    const overflows = numeric && !Number.isFinite(Number(v.replaceAll('_', '')));
+    return tag === '?' && overflows ? { code: 'number-range', raw: v, reason: 'overflow' } : undefined;
   }
   if (Number.isNaN(v) || (!Number.isFinite(v) && /^[-+]?\.inf$/i.test(raw))) {
     return { code: 'number-range', raw, reason: 'not-finite' };

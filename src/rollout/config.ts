@@ -16,13 +16,13 @@
  */
 import path from 'node:path';
 import { InputError } from '../errors.js';
-import { formatIssue } from '../plan/format.js';
+import { formatIssue, issueMessage } from '../plan/format.js';
 import { isError, type Issue, type Path } from '../plan/issues.js';
 import { originOf } from '../plan/origins.js';
 import { fromZod } from '../plan/zod-issues.js';
-import type { LoadedSeedConfig } from '../seed/load.js';
+import { seedKeyElsewhere, type LoadedSeedConfig } from '../seed/load.js';
 import { formatSeedMessage, locate, note, sortMessages, warning, type SeedMessage } from '../seed/messages.js';
-import { mapId, pathKindOnDisk, type ModelMap, type PathKind } from '../seed/model-map.js';
+import { pathKindOnDisk, resolveSource, type ModelMap, type PathKind } from '../seed/model-map.js';
 import { SeedRolloutSchema } from '../seed/schema.js';
 
 /** What the worker's `rollout()` takes (py/dpo_sweep_worker/rollout.py `Settings`). */
@@ -105,7 +105,7 @@ export function translateRolloutConfig(loaded: LoadedSeedConfig, options: Rollou
   } else {
     const found = fromZod(parsed.error.issues, SeedRolloutSchema, ['rollout']);
     for (const i of found) {
-      if (i.code === 'unknown-key') messages.push(warning(i.path, `${unknownText(i)}; ignored`));
+      if (i.code === 'unknown-key') messages.push(warning(i.path, `${seedKeyElsewhere(i.path) ?? issueMessage(i)}; ignored`));
       else problems.push(i);
     }
     // The keys without problems still count (so every problem is reported at once).
@@ -127,29 +127,10 @@ export function translateRolloutConfig(loaded: LoadedSeedConfig, options: Rollou
 
   // ── models and data ─────────────────────────────────────────────────────────────────────────
   const resolve = (value: string, what: 'model' | 'dataset', at: Path): string => {
-    try {
-      const mapped = mapId(options.modelMap ?? new Map(), value, what, kind);
-      if (mapped) {
-        messages.push(note(at, `${value} → ${mapped.target} (model map, ${mapped.from})`));
-        return mapped.target;
-      }
-    } catch (error) {
-      if (error instanceof InputError) {
-        errors.push({ path: at, text: error.message });
-        return value;
-      }
-      throw error;
-    }
-    if (/^builtin:/.test(value)) return value;
-    for (const base of [cwd, configDir]) {
-      const candidate = path.resolve(base, value);
-      const found = kind(candidate);
-      if ((what === 'model' && found === 'dir') || (what === 'dataset' && found !== undefined)) return candidate;
-    }
-    if (path.isAbsolute(value) || /^\.\.?[/\\]/.test(value)) {
-      errors.push({ path: at, text: `${value} does not exist (a local ${what === 'model' ? 'model directory' : 'dataset file or folder'})` });
-    }
-    return value;
+    const r = resolveSource(options.modelMap ?? new Map(), value, what, [cwd, configDir], kind);
+    if (r.mapped) messages.push(note(at, r.mapped));
+    if (r.error) errors.push({ path: at, text: r.error });
+    return r.value;
   };
 
   const modelName = get<string>('model_name');
@@ -265,9 +246,4 @@ export function translateRolloutConfig(loaded: LoadedSeedConfig, options: Rollou
     messages.push(warning(at, `${request.k} candidate per prompt: no chosen/rejected pair can be formed, so the judge skips every prompt (too_few) and rollout_judged.jsonl stays empty; use 2 or more`));
   }
   return { request, messages: sortMessages(locate([...loaded.messages, ...messages], loaded.origins)) };
-}
-
-function unknownText(i: Issue): string {
-  if (i.code !== 'unknown-key') return '';
-  return `unknown key${i.suggestion ? ` (did you mean ${i.suggestion}?)` : ''}`;
 }

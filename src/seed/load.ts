@@ -12,13 +12,15 @@ import { readFile as fsReadFile } from 'node:fs/promises';
 import path from 'node:path';
 import { InputError } from '../errors.js';
 import { formatIssue, issueMessage } from '../plan/format.js';
-import { isError, type Issue, type Origin } from '../plan/issues.js';
-import { deleteAt, fromYaml, isMapping, originOf, type Located, type OriginTree } from '../plan/origins.js';
-import { applySet, parseSet } from '../plan/overrides.js';
+import { keysAt } from '../plan/introspect.js';
+import { isError, type Issue, type Origin, type Path } from '../plan/issues.js';
+import { deleteAt, fromYaml, getLocated, isMapping, originOf, type Located, type OriginTree } from '../plan/origins.js';
+import { applySet, parseSet, type SetOverride } from '../plan/overrides.js';
+import { closest } from '../plan/suggest.js';
 import { parseYaml } from '../plan/yaml.js';
 import { fromZod } from '../plan/zod-issues.js';
-import { formatSeedMessage, warning, type SeedMessage } from './messages.js';
-import { SeedConfigSchema, type SeedConfig } from './schema.js';
+import { formatSeedMessage, sortMessages, warning, type SeedMessage } from './messages.js';
+import { SeedConfigSchema, SeedRolloutSchema, type SeedConfig } from './schema.js';
 
 export interface SeedLoadOptions {
   /** `--set dpo_training.batch_size=2` overrides (seed key paths), applied in order. */
@@ -51,6 +53,64 @@ const FOREIGN_KEYS: Record<string, string> = {
   hf_name: 'never read by the seed',
   experiment_name: 'never read by the seed',
 };
+
+/**
+ * Names from TRL / Hugging Face `TrainingArguments` and from dpo-sweep plans → the seed's own key
+ * name (looked up in the block where the unknown key was written, then in every other block).
+ */
+const OTHER_NAMES: Record<string, string> = {
+  grad_accum: 'gradient_accumulation',
+  gradient_accumulation_steps: 'gradient_accumulation',
+  num_train_epochs: 'epochs',
+  per_device_train_batch_size: 'batch_size',
+  per_device_eval_batch_size: 'eval_batch_size',
+  logging_steps: 'log_steps',
+  lr: 'learning_rate',
+  output_dir: 'save_dir',
+  beta: 'beta_0',
+  warmup: 'beta_warmup',
+  ema_lambda: 'lambda',
+  momentum: 'm',
+  keep_ratio: 'rho',
+  model: 'policy_name',
+  reference: 'ref_name',
+  ref_model: 'ref_name',
+  split: 'subset',
+  num_return_sequences: 'responses_per_prompt',
+  n: 'responses_per_prompt',
+  max_tokens: 'max_new_tokens',
+  min_tokens: 'min_new_tokens',
+};
+
+/** Every seed key: block ('' for the top level) → its keys. */
+const SEED_KEYS: readonly (readonly [string, readonly string[]])[] = [
+  ['', keysAt(SeedConfigSchema, [])],
+  ...keysAt(SeedConfigSchema, [])
+    .map((block) => [block, block === 'rollout' ? keysAt(SeedRolloutSchema, []) : keysAt(SeedConfigSchema, [block])] as const)
+    .filter(([, keys]) => keys.length > 0),
+];
+
+/**
+ * For an unknown key that is a seed key of another block (`dataset.beta_warmup`), or another
+ * tool's name for one (`dpo_training.grad_accum`): where the seed reads it. Undefined otherwise.
+ */
+export function seedKeyElsewhere(at: Path): string | undefined {
+  const key = String(at.at(-1));
+  const block = at.length === 2 ? String(at[0]) : at.length === 1 ? '' : undefined;
+  if (block === undefined) return undefined;
+  const names = [key, ...(Object.hasOwn(OTHER_NAMES, key) ? [OTHER_NAMES[key]!] : [])];
+  const here = SEED_KEYS.find(([b]) => b === block)?.[1] ?? [];
+  const same = names.find((n) => n !== key && here.includes(n));
+  if (same) return `unknown key — the seed's name for it is ${block ? `${block}.` : ''}${same}`;
+  // A key here that the name is the start of (rollout.model → model_name) is what was meant.
+  const longer = here.find((k) => k.startsWith(`${key}_`));
+  if (longer && closest(key, here) === undefined) return `unknown key — did you mean "${longer}"?`;
+  // Another tool's name points elsewhere only when nothing here is spelled like it.
+  const wanted = closest(key, here) === undefined ? names : [key];
+  const elsewhere = SEED_KEYS.filter(([b]) => b !== block).flatMap(([b, keys]) => wanted.filter((n) => keys.includes(n)).map((n) => (b ? `${b}.${n}` : n)));
+  if (elsewhere.length === 0) return undefined;
+  return `unknown key ${block ? `in ${block}` : 'at the top level'} — the seed reads ${elsewhere.join(' or ')}`;
+}
 
 export async function loadSeedConfig(file: string, options: SeedLoadOptions = {}): Promise<LoadedSeedConfig> {
   const readFile = options.readFile ?? ((f: string) => fsReadFile(f, 'utf8'));
@@ -85,7 +145,7 @@ export async function loadSeedConfig(file: string, options: SeedLoadOptions = {}
     const origin: Origin = { kind: 'set', text: setText };
     const set = parseSet(setText);
     // In the seed's configs null is a value (`max_batches: null` = every batch), not a removal.
-    const applied = 'segments' in set ? applySet(doc, set, { nullRemoves: false }) : set;
+    const applied = 'segments' in set ? (intoValue(doc, set) ?? applySet(doc, set, { nullRemoves: false })) : set;
     if ('code' in applied) issues.push({ ...applied, reason: applied.reason.replace('--set base.beta=0.2', '--set dpo_training.batch_size=4'), path: [], origin });
     else doc = applied.doc;
   }
@@ -94,9 +154,11 @@ export async function loadSeedConfig(file: string, options: SeedLoadOptions = {}
   const found = first.success ? [] : fromZod(first.error.issues, SeedConfigSchema);
   const messages: SeedMessage[] = [];
   let value = doc.value;
+  // A number the YAML could not hold is reported once, by the parser, not again by the schema.
+  const outOfRange = new Set(parsed.issues.filter((i) => i.code === 'number-range').map((i) => i.path.join('\0')));
   for (const i of found) {
     if (i.code !== 'unknown-key') {
-      issues.push(i);
+      if (!outOfRange.has(i.path.join('\0'))) issues.push(i);
     } else if (SECRET_KEY.test(i.key)) {
       issues.push({
         code: 'custom',
@@ -104,7 +166,8 @@ export async function loadSeedConfig(file: string, options: SeedLoadOptions = {}
         path: i.path,
       });
     } else {
-      const text = Object.hasOwn(FOREIGN_KEYS, i.key) ? FOREIGN_KEYS[i.key]! : `${issueMessage(i)}; ignored`;
+      const elsewhere = seedKeyElsewhere(i.path);
+      const text = Object.hasOwn(FOREIGN_KEYS, i.key) ? FOREIGN_KEYS[i.key]! : elsewhere ? `${elsewhere}; ignored` : `${issueMessage(i)}; ignored`;
       messages.push({ ...warning(i.path, text), origin: originOf(doc.origins, i.path) });
       value = deleteAt(value, i.path);
     }
@@ -116,7 +179,19 @@ export async function loadSeedConfig(file: string, options: SeedLoadOptions = {}
     // Only unknown keys were left to remove; anything else is a bug in this loader.
     throw failure(file, fromZod(second.error.issues, SeedConfigSchema), messages, doc.origins);
   }
-  return { config: second.data, file: absolute, display: file, origins: doc.origins, messages };
+  return { config: second.data, file: absolute, display: file, origins: doc.origins, messages: sortMessages(messages) };
+}
+
+/** `--set policy_name.x=1`: a key below a value that is not a block would replace that value. */
+function intoValue(doc: Located, set: SetOverride): { code: 'bad-set'; text: string; reason: string } | undefined {
+  const { segments } = set;
+  for (let n = 1; n < segments.length; n++) {
+    const value = getLocated(doc, segments.slice(0, n))?.value;
+    if (value === undefined || value === null || isMapping(value)) continue;
+    const key = segments.slice(0, n).join('.');
+    return { code: 'bad-set', text: set.text, reason: `${key} is a value (${JSON.stringify(value)}), not a block of keys; write --set ${key}=<value>` };
+  }
+  return undefined;
 }
 
 function failure(file: string, issues: readonly Issue[], warnings: readonly SeedMessage[], origins?: OriginTree): InputError {
@@ -129,7 +204,7 @@ function failure(file: string, issues: readonly Issue[], warnings: readonly Seed
   const n = lines.length;
   return new InputError(`invalid config ${file}: ${n} problem${n === 1 ? '' : 's'}`, [
     ...lines,
-    ...warnings.map((w) => `warning: ${formatSeedMessage(w)}`),
+    ...sortMessages(warnings).map((w) => `warning: ${formatSeedMessage(w)}`),
   ]);
 }
 

@@ -68,7 +68,7 @@ export function parseModelMap(value: string, label: string, options: Omit<ModelM
   const readFile = options.readFile ?? ((f: string) => readFileSync(f, 'utf8'));
   const trimmed = value.trim();
 
-  if (trimmed.startsWith('{')) return fromObject(parseText(trimmed, `${label} (inline JSON)`), `${label} (inline JSON)`, cwd);
+  if (trimmed.startsWith('{')) return fromObject(parseText(trimmed, `${label} (inline JSON)`, false), `${label} (inline JSON)`, cwd);
   const file = path.resolve(cwd, trimmed);
   if (kind(file) === 'file') {
     const from = `${label} ${trimmed}`;
@@ -78,7 +78,7 @@ export function parseModelMap(value: string, label: string, options: Omit<ModelM
     } catch (error) {
       throw new InputError(`cannot read the model map ${trimmed} (${label}): ${error instanceof Error ? error.message : String(error)}`);
     }
-    return fromObject(parseText(text, from), from, path.dirname(file));
+    return fromObject(parseText(text, from, true), from, path.dirname(file));
   }
   if (!trimmed.includes('=') && (kind(file) === 'dir' || /\.(ya?ml|json)$/i.test(trimmed))) {
     throw new InputError(`${label}: ${file} ${kind(file) === 'dir' ? 'is a directory' : 'does not exist'}; expected a YAML or JSON file of hub id: target`);
@@ -100,12 +100,14 @@ export function parseModelMap(value: string, label: string, options: Omit<ModelM
   return out;
 }
 
-function parseText(text: string, from: string): unknown {
+/** `located`: name the line and column of a syntax error (a file; an inline value is one line). */
+function parseText(text: string, from: string, located: boolean): unknown {
   try {
     return jsyaml.load(text, { schema: jsyaml.CORE_SCHEMA });
   } catch (error) {
-    const reason = error instanceof jsyaml.YAMLException ? error.reason : String(error);
-    throw new InputError(`${from}: not valid JSON or YAML: ${reason}`);
+    if (!(error instanceof jsyaml.YAMLException)) throw error;
+    const at = located && error.mark ? ` (line ${error.mark.line + 1}, column ${error.mark.column + 1})` : '';
+    throw new InputError(`${from}: not valid JSON or YAML${at}: ${error.reason}`);
   }
 }
 
@@ -153,4 +155,39 @@ export function mapId(
     throw new InputError(`model map: "${id}" → ${entry.target} (from ${entry.from}): ${kind === 'file' ? 'is a file' : 'does not exist'}; expected ${expected}`);
   }
   return entry;
+}
+
+export interface ResolvedSource {
+  /** The map target, an absolute local path, or the value as written (a hub id or builtin:). */
+  value: string;
+  local: boolean;
+  /** `org/x → /models/x (model map, --model-map maps.yaml)` when the map had an entry. */
+  mapped?: string;
+  /** Why the value cannot be used: a bad map entry, or a local path that does not exist. */
+  error?: string;
+}
+
+/**
+ * A seed config's model or dataset value → what a run uses: the model map's entry; else an
+ * existing local folder (models) or file/folder (data), relative to `bases` in order; else a hub id
+ * or builtin: model, unless it is written as a path (`./x`, `/x`), which must then exist.
+ */
+export function resolveSource(map: ModelMap, value: string, what: 'model' | 'dataset', bases: readonly string[], pathKind: PathKind = pathKindOnDisk): ResolvedSource {
+  try {
+    const entry = mapId(map, value, what, pathKind);
+    if (entry) return { value: entry.target, local: true, mapped: `${value} → ${entry.target} (model map, ${entry.from})` };
+  } catch (error) {
+    if (error instanceof InputError) return { value, local: false, error: error.message };
+    throw error;
+  }
+  if (/^builtin:/.test(value)) return { value, local: false };
+  for (const base of bases) {
+    const candidate = path.resolve(base, value);
+    const found = pathKind(candidate);
+    if ((what === 'model' && found === 'dir') || (what === 'dataset' && found !== undefined)) return { value: candidate, local: true };
+  }
+  if (path.isAbsolute(value) || /^\.\.?[/\\]/.test(value)) {
+    return { value, local: false, error: `${value} does not exist (a local ${what === 'model' ? 'model directory' : 'dataset file or folder'})` };
+  }
+  return { value, local: false };
 }

@@ -27,26 +27,38 @@ const bool = z
   .preprocess((v) => (typeof v === 'string' && Object.hasOwn(BOOL_TEXT, v.toLowerCase()) ? BOOL_TEXT[v.toLowerCase()] : v), z.boolean())
   .meta({ type: 'true or false' });
 
-const int = z.number().int();
-const positiveInt = z.number().int().positive();
-const nonNegativeInt = z.number().int().nonnegative();
+// Integers too may be written `1_000` (YAML 1.1 digit grouping, read as 1000 by the seed's PyYAML).
+const int = num(z.number().int());
+const positiveInt = num(z.number().int().positive());
+const nonNegativeInt = num(z.number().int().nonnegative());
 const text = z.string().min(1);
 /** Read by nobody in the seed: any value, warned about by translate.ts. */
 const unused = z.unknown();
+
+/**
+ * A Hugging Face split expression, as `load_dataset(split=…)` and the worker (py/.../data/split.py)
+ * read it: `train`, `train[:30%]`, `train[100:200]`, `train[:10%]+test[:10]`, `train[:1%](pct1_dropremainder)`.
+ */
+const SPLIT_PART = String.raw`\w+(?:\.\w+)*(?:\[(?:-?[\d_]+%?)?:(?:-?[\d_]+%?)?\])?(?:\((?:closest|pct1_dropremainder)\))?`;
+const SPLIT_TEXT = new RegExp(String.raw`^\s*${SPLIT_PART}(?:\s*\+\s*${SPLIT_PART})*\s*$`);
+const splitExpression = text
+  .refine((v) => SPLIT_TEXT.test(v), { message: 'expected a split expression such as train, train[:30%], train[100:200] or train[:10%]+test[:10%]' })
+  .meta({ type: 'a split expression (train[:30%])' });
 
 export const SeedDatasetSchema = z.strictObject({
   /** HF dataset id, or a local file/folder (or a model-map entry). */
   dataset_name: text,
   generated_data: bool.optional(),
   chat_template: bool.optional(),
-  subset: text.optional(),
+  subset: splitExpression.optional(),
   val_ratio: num(z.number().gt(0).lt(1)).optional(),
   /** Becomes training.seed, which also seeds numpy: 0 … 2**32 − 1. */
-  seed: nonNegativeInt.max(2 ** 32 - 1).optional(),
+  seed: num(z.number().int().nonnegative().max(2 ** 32 - 1)).optional(),
   max_len: unused.optional(),
-  max_prompt_length: positiveInt.optional(),
-  max_completion_length: positiveInt.optional(),
-  max_length: positiveInt.optional(),
+  /** [FIX2] → TRL DPOConfig, where null means no limit (TRL's default for max_completion_length). */
+  max_prompt_length: positiveInt.nullable().optional(),
+  max_completion_length: positiveInt.nullable().optional(),
+  max_length: positiveInt.nullable().optional(),
   truncation_mode: z.enum(['keep_end', 'keep_start']).optional(),
 });
 

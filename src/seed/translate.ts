@@ -18,7 +18,7 @@ import { runId } from '../sweep/run-id.js';
 import { RunSettingsSchema, type RunSpec } from '../sweep/run-spec.js';
 import type { LoadedSeedConfig } from './load.js';
 import { formatSeedMessage, locate, note, sortMessages, warning, type SeedMessage } from './messages.js';
-import { mapId, pathKindOnDisk, type ModelMap, type PathKind } from './model-map.js';
+import { pathKindOnDisk, resolveSource, type ModelMap, type PathKind } from './model-map.js';
 import { NEVER_READ, type SeedConfig } from './schema.js';
 
 export type SeedAlgorithm = 'dynamic-beta-dpo' | 'beta-dpo' | 'sft';
@@ -62,6 +62,13 @@ const WHO_READS: Record<(typeof BLOCKS)[number], string> = {
   debug: 'dpo-sweep train',
   rollout: 'the rollout command, not by training',
 };
+
+/** W when risk_test.beta_warmup is absent: the seed's DynamicBetaDPOConfig default (micro-batches). */
+const SEED_BETA_WARMUP = 120;
+/** Margins per margin-log record of the seed's train-beta-dpo (BetaDPOConfig.jsonl_sample_size). */
+const BETA_DPO_SAMPLE_SIZE = 32;
+/** The worker's floor for dynamic_beta.beta_min = 0, as a fraction of β₀ (py/dpo_sweep_worker/trainers.py BETA_MIN_FLOOR). */
+const BETA_MIN_FLOOR = 1e-3;
 
 const OUTPUT_PLACES = 'checkpoints go to <out>/runs/<id>/checkpoints/ and the final model to <out>/runs/<id>/final/';
 
@@ -110,29 +117,10 @@ export function translateSeedConfig(loaded: LoadedSeedConfig, options: Translate
 
   // ── models and data ─────────────────────────────────────────────────────────────────────────
   const resolveLocal = (value: string, what: 'model' | 'dataset', at: Path): { value: string; local: boolean } => {
-    try {
-      const mapped = mapId(options.modelMap ?? new Map(), value, what, kind);
-      if (mapped) {
-        messages.push(note(at, `${value} → ${mapped.target} (model map, ${mapped.from})`));
-        return { value: mapped.target, local: true };
-      }
-    } catch (error) {
-      if (error instanceof InputError) {
-        errors.push({ path: at, text: error.message });
-        return { value, local: false };
-      }
-      throw error;
-    }
-    if (/^builtin:/.test(value)) return { value, local: false };
-    for (const base of [cwd, configDir]) {
-      const candidate = path.resolve(base, value);
-      const found = kind(candidate);
-      if ((what === 'model' && found === 'dir') || (what === 'dataset' && found !== undefined)) return { value: candidate, local: true };
-    }
-    if (path.isAbsolute(value) || /^\.\.?[/\\]/.test(value)) {
-      errors.push({ path: at, text: `${value} does not exist (a local ${what === 'model' ? 'model directory' : 'dataset file or folder'})` });
-    }
-    return { value, local: false };
+    const r = resolveSource(options.modelMap ?? new Map(), value, what, [cwd, configDir], kind);
+    if (r.mapped) messages.push(note(at, r.mapped));
+    if (r.error) errors.push({ path: at, text: r.error });
+    return r;
   };
 
   const model = resolveLocal(c.policy_name, 'model', ['policy_name']).value;
@@ -167,6 +155,8 @@ export function translateSeedConfig(loaded: LoadedSeedConfig, options: Translate
   }
   if (d.chat_template === true) {
     messages.push(note(['dataset', 'chat_template'], "the worker always applies the tokenizer's chat template to conversational rows"));
+  } else if (d.chat_template === false && algorithm === 'sft') {
+    messages.push(note(['dataset', 'chat_template'], "not read by sft: the seed's SFT always rendered conversations with the chat template, as the worker does"));
   } else if (d.chat_template === false) {
     messages.push(
       warning(
@@ -205,9 +195,11 @@ export function translateSeedConfig(loaded: LoadedSeedConfig, options: Translate
       warmup_steps: 'warmup_steps',
       max_length: 'max_length',
     });
-    const evalSteps = s.eval_steps ?? s.save_steps;
+    // Without held-out rows there is nothing to evaluate: the save cadence only stands in for eval_steps with val_ratio.
+    const evalSteps = s.eval_steps ?? (d.val_ratio !== undefined ? s.save_steps : undefined);
     if (evalSteps !== undefined) training['eval_steps'] = evalSteps;
-    if (s.eval_steps === undefined && s.save_steps !== undefined) {
+    if (s.eval_steps !== undefined) noHeldOut(d.val_ratio, ['sft_training', 'eval_steps'], messages);
+    if (s.eval_steps === undefined && evalSteps !== undefined) {
       messages.push(note(['sft_training', 'save_steps'], `also the eval cadence (no sft_training.eval_steps; as in the seed): training.eval_steps ${s.save_steps}`));
     }
     for (const key of ['max_prompt_length', 'max_completion_length', 'max_length', 'truncation_mode'] as const) {
@@ -234,13 +226,19 @@ export function translateSeedConfig(loaded: LoadedSeedConfig, options: Translate
       max_grad_norm: 'max_grad_norm',
       warmup_steps: 'warmup_steps',
     });
-    if (d.max_length !== undefined) training['max_length'] = d.max_length;
+    if (typeof d.max_length === 'number') training['max_length'] = d.max_length;
+    else if (d.max_length === null) {
+      messages.push(warning(['dataset', 'max_length'], 'null (no limit) is not available: prompt + completion are truncated to training.max_length 1024 (the default); write a number to choose another limit'));
+    }
     for (const key of ['max_prompt_length', 'max_completion_length'] as const) {
-      if (d[key] !== undefined) {
-        const limit = d.max_length ?? 1024;
+      const limit = d.max_length ?? 1024;
+      if (d[key] === null) {
+        messages.push(note(['dataset', key], `null (no separate limit), as here: prompt + completion are truncated to training.max_length (${limit}) together`));
+      } else if (d[key] !== undefined) {
         messages.push(warning(['dataset', key], `ignored: TRL 1.x has no separate prompt/completion limits; prompt + completion are truncated to training.max_length (${limit}) together`));
       }
     }
+    if (t.eval_steps !== undefined) noHeldOut(d.val_ratio, ['dpo_training', 'eval_steps'], messages);
     if (d.truncation_mode === 'keep_end') messages.push(note(['dataset', 'truncation_mode'], 'keep_end is deprecated in TRL: using max_length only (each row keeps its start)'));
     else if (d.truncation_mode === 'keep_start') messages.push(note(['dataset', 'truncation_mode'], 'keep_start is what the worker does: using max_length only'));
     if (t.save_dir !== undefined) messages.push(note(['dpo_training', 'save_dir'], OUTPUT_PLACES));
@@ -256,7 +254,7 @@ export function translateSeedConfig(loaded: LoadedSeedConfig, options: Translate
       errors.push(...dynamicBounds(c));
     }
     else translateBetaDpo(c, options.seedCadence === true, settings, messages);
-    translateMarginLog(c, settings, messages);
+    translateMarginLog(c, algorithm, settings, messages);
     translateDebug(c, settings, messages);
   }
 
@@ -285,22 +283,29 @@ function translateDynamic(c: SeedConfig, gradAccum: number, seedCadence: boolean
   if (r.lambda !== undefined) dynamic['ema_lambda'] = r.lambda;
   copy(u, dynamic, { alpha: 'alpha', gamma: 'gamma', beta_min: 'beta_min', beta_max: 'beta_max' });
 
-  const w = r.beta_warmup;
-  if (w !== undefined) {
-    let updates = seedCadence ? w : Math.ceil(w / gradAccum);
-    if (w === 0) {
-      updates = 1;
-      messages.push(warning(['risk_test', 'beta_warmup'], "0: the seed's τ EMA never starts with no warm-up (seed-spec §7.20); using dynamic_beta.warmup 1"));
-    } else if (seedCadence) {
-      messages.push(note(['risk_test', 'beta_warmup'], `${w} micro-batches → dynamic_beta.warmup ${w} micro-batches (--seed-cadence)`));
-    } else {
-      const rounded = w % gradAccum === 0 ? '' : ', rounded up';
-      messages.push(note(['risk_test', 'beta_warmup'], `${w} micro-batches → dynamic_beta.warmup ${updates} optimizer steps (grad_accum ${gradAccum}${rounded})`));
-    }
-    dynamic['warmup'] = updates;
+  // Absent: the seed's dataclass default, 120 micro-batches (the seed's train-dpo required the key).
+  const w = r.beta_warmup ?? SEED_BETA_WARMUP;
+  const at: Path = r.beta_warmup !== undefined ? ['risk_test', 'beta_warmup'] : c.risk_test !== undefined ? ['risk_test'] : [];
+  const given = r.beta_warmup !== undefined ? `${w}` : `no risk_test.beta_warmup: the seed's default ${w}`;
+  let updates = seedCadence ? w : Math.ceil(w / gradAccum);
+  if (w === 0) {
+    updates = 1;
+    messages.push(warning(at, "0: the seed's τ EMA never starts with no warm-up (seed-spec §7.20); using dynamic_beta.warmup 1"));
+  } else if (seedCadence) {
+    messages.push(note(at, `${given} micro-batches → dynamic_beta.warmup ${w} micro-batches (--seed-cadence)`));
+  } else {
+    const rounded = w % gradAccum === 0 ? '' : ', rounded up';
+    messages.push(note(at, `${given} micro-batches → dynamic_beta.warmup ${updates} optimizer steps (grad_accum ${gradAccum}${rounded})`));
   }
+  dynamic['warmup'] = updates;
   settings['dynamic_beta'] = dynamic;
   cadence(seedCadence, 'β and τ', c.risk_test !== undefined ? ['risk_test'] : [], settings, messages);
+  if (u.beta_min === 0) {
+    const floor = Number((BETA_MIN_FLOOR * (u.beta_0 ?? 0.1)).toPrecision(12));
+    messages.push(
+      note(['beta_update', 'beta_min'], `0 would let β decay to 0, where the loss is log 2 with no gradient (seed-spec §7.20): the worker uses ${BETA_MIN_FLOOR}·beta_0 = ${floor} instead, with a warning; write a positive beta_min to choose the floor`),
+    );
+  }
   if (u.alpha === 0) {
     messages.push(
       note(['beta_update', 'alpha'], `0: the dynamic-β trainer with α = 0, i.e. β fixed at ${u.beta_0 ?? 0.1} (the seed's "original DPO"); τ and the risk statistics are still computed and logged`),
@@ -345,10 +350,15 @@ function cadence(seedCadence: boolean, what: string, at: Path, settings: Record<
   }
 }
 
-function translateMarginLog(c: SeedConfig, settings: Record<string, unknown>, messages: SeedMessage[]): void {
+function translateMarginLog(c: SeedConfig, algorithm: SeedAlgorithm, settings: Record<string, unknown>, messages: SeedMessage[]): void {
   const m = c.margin_log;
+  if (m?.jsonl_sample_size !== undefined) settings['margin_log'] = { sample_size: m.jsonl_sample_size };
+  else if (algorithm === 'beta-dpo') {
+    // The seed's BetaDPOConfig kept 32 margins per record, a value its YAML could not change.
+    settings['margin_log'] = { sample_size: BETA_DPO_SAMPLE_SIZE };
+    messages.push(note(m ? ['margin_log'] : [], `no margin_log.jsonl_sample_size: margin_log.sample_size ${BETA_DPO_SAMPLE_SIZE}, as the seed's train-beta-dpo kept`));
+  }
   if (!m) return;
-  if (m.jsonl_sample_size !== undefined) settings['margin_log'] = { sample_size: m.jsonl_sample_size };
   if (m.save_per_rank === true) messages.push(warning(['margin_log', 'save_per_rank'], 'ignored: margins are gathered over ranks into one log per run'));
   if (m.log_dir !== undefined) messages.push(note(['margin_log', 'log_dir'], 'margins are written under the run dir (runs/<id>/margins/)'));
 }
@@ -361,6 +371,12 @@ function translateDebug(c: SeedConfig, settings: Record<string, unknown>, messag
   messages.push(note(['debug', 'enabled'], `true → debug.samples ${samples} (first_n + random_n): tokenised rows in runs/<id>/debug_samples.jsonl`));
   const ignored = (['output_dir', 'log_all_batches', 'max_batches', 'console_n'] as const).filter((key) => g[key] !== undefined && g[key] !== null && g[key] !== false);
   if (ignored.length > 0) messages.push(note(['debug', ignored[0]!], `ignored: ${ignored.map((k) => `debug.${k}`).join(', ')}`));
+}
+
+/** eval_steps without val_ratio: the seed required val_ratio; here no held-out rows means no evaluation. */
+function noHeldOut(valRatio: number | undefined, at: Path, messages: SeedMessage[]): void {
+  if (valRatio !== undefined) return;
+  messages.push(warning(at, 'nothing to evaluate without dataset.val_ratio (no held-out rows; the seed required val_ratio): set dataset.val_ratio, e.g. 0.1'));
 }
 
 function wandb(project: string | undefined, at: Path, settings: Record<string, unknown>, messages: SeedMessage[]): void {

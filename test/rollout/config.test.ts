@@ -143,7 +143,17 @@ describe('seed rollout config → request', () => {
 
     const warned = await fromText(`${minimal}rollout:\n  temprature: 0.5\n  k: 2\n`);
     const w = warned.messages.map(formatSeedMessage).join('\n');
-    expect(w).toMatch(/rollout\.temprature: unknown key \(did you mean temperature\?\); ignored/);
+    expect(w).toMatch(/rollout\.temprature: unknown key — did you mean "temperature"\?; ignored/);
+
+    // A key of another block, or vLLM's / transformers' name for a rollout key: the seed key to write.
+    const moved = await fromText(`${minimal}rollout:\n  seed: 7\n  num_return_sequences: 4\n  max_tokens: 64\n  model: org/gen\n`);
+    expect(moved.messages.filter((m) => m.level === 'warning').map(formatSeedMessage)).toEqual([
+      'config.yaml:5:3  rollout.seed: unknown key in rollout — the seed reads dataset.seed; ignored',
+      "config.yaml:6:3  rollout.num_return_sequences: unknown key — the seed's name for it is rollout.responses_per_prompt; ignored",
+      "config.yaml:7:3  rollout.max_tokens: unknown key — the seed's name for it is rollout.max_new_tokens; ignored",
+      'config.yaml:8:3  rollout.model: unknown key — did you mean "model_name"?; ignored',
+    ]);
+    expect(moved.request).toMatchObject({ seed: 42, k: 8, max_new_tokens: 512 });
     expect(warned.request.k).toBe(2);
 
     expect(await problems(fromText(`${minimal}rollout:\n  min_new_tokens: 20\n  max_new_tokens: 10\n`))).toEqual([

@@ -118,6 +118,22 @@ describe('the seed bins: train-dpo, train-beta-dpo, train-sft', () => {
     expect(dryRunOutput(sft.stdout).run.settings).toMatchObject({ algorithm: 'sft' });
   });
 
+  it('--dry-run shows the seed defaults of keys the file leaves out: W converted, β-DPO margin samples', async () => {
+    const dir = tmp();
+    writeFileSync(join(dir, 'config_dpo.yaml'), 'policy_name: builtin:tiny-llama\ndataset:\n  dataset_name: org/data\ndpo_training:\n  gradient_accumulation: 4\n  eval_steps: 5\n');
+    const dyn = fakeIO();
+    expect(await seedBinMain('train-dpo', ['--config', join(dir, 'config_dpo.yaml'), '--dry-run'], dyn)).toBe(0);
+    expect(dryRunOutput(dyn.stdout).run.settings).toMatchObject({ dynamic_beta: { warmup: 30 }, training: { grad_accum: 4, eval_steps: 5 }, margin_log: { sample_size: 64 } });
+    expect(dyn.stderr).toContain(`note: ${join(dir, 'config_dpo.yaml')}  no risk_test.beta_warmup: the seed's default 120 micro-batches → dynamic_beta.warmup 30 optimizer steps (grad_accum 4)`);
+    expect(dyn.stderr).toContain(
+      `warning: ${join(dir, 'config_dpo.yaml')}:6:3  dpo_training.eval_steps: nothing to evaluate without dataset.val_ratio (no held-out rows; the seed required val_ratio): set dataset.val_ratio, e.g. 0.1`,
+    );
+
+    const beta = fakeIO();
+    expect(await seedBinMain('train-beta-dpo', ['--config', seedConfig('config_beta_dpo.yaml'), '--model-map', offlineMap, '--dry-run'], beta)).toBe(0);
+    expect(dryRunOutput(beta.stdout).run.settings).toMatchObject({ margin_log: { sample_size: 32 } });
+  });
+
   it("default to the seed's config file names in the working directory", async () => {
     for (const [bin, file] of [
       ['train-dpo', 'config_dpo.yaml'],

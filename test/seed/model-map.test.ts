@@ -51,6 +51,16 @@ describe('the model map', () => {
     expect(() => readModelMap({ env: '{not json' })).toThrow(/DPO_SWEEP_MODEL_MAP \(inline JSON\): not valid JSON or YAML/);
   });
 
+  it('names the line and column of a map file that is not valid YAML (a duplicated id, say)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'model-map-'));
+    writeFileSync(join(dir, 'maps.yaml'), 'org/a: builtin:tiny-llama\norg/b: data.jsonl\norg/a: models/a\n');
+    expect(() => readModelMap({ flag: 'maps.yaml', cwd: dir })).toThrow('--model-map maps.yaml: not valid JSON or YAML (line 3, column 1): duplicated mapping key');
+    writeFileSync(join(dir, 'bad.json'), '{\n  "org/a": "x",\n  "org/b" "y"\n}\n');
+    expect(() => readModelMap({ env: join(dir, 'bad.json') })).toThrow(/^DPO_SWEEP_MODEL_MAP .*bad\.json: not valid JSON or YAML \(line 3, column \d+\): /);
+    // An inline value is one line: no position.
+    expect(() => readModelMap({ flag: '{"org/a": "x"' })).toThrow(/^--model-map \(inline JSON\): not valid JSON or YAML: /);
+  });
+
   it('mapId checks that a mapped target exists: a directory for models, a file or folder for data', () => {
     const dir = mkdtempSync(join(tmpdir(), 'model-map-'));
     mkdirSync(join(dir, 'sft'));

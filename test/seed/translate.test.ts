@@ -10,7 +10,7 @@ import { InputError } from '../../src/errors.js';
 import { loadSeedConfig } from '../../src/seed/load.js';
 import { formatSeedMessage } from '../../src/seed/messages.js';
 import { readModelMap } from '../../src/seed/model-map.js';
-import { translateSeedConfig, type TranslateOptions } from '../../src/seed/translate.js';
+import { translateSeedConfig, type TranslateOptions, type Translation } from '../../src/seed/translate.js';
 import { runId } from '../../src/sweep/run-id.js';
 import { RunSettingsSchema, type RunSettingsInput } from '../../src/sweep/run-spec.js';
 import { repoRoot } from '../helpers/python.js';
@@ -132,6 +132,7 @@ describe('translating the shipped seed configs', () => {
           precision: 'bf16',
           seed: 42,
         },
+        margin_log: { sample_size: 32 },
         report_to: ['wandb'],
         hub: { push: false, model_id: 'W-61/hh-llama32-1b-beta-dpo-hh-rollout' },
       }),
@@ -345,6 +346,93 @@ describe('translation rules', () => {
     expect(await failure(translateText(minimal, { modelMap: map }))).toEqual([
       'config.yaml:1:1  policy_name: model map: "org/model" → /nowhere/sft (from --model-map): does not exist; expected a model directory',
     ]);
+  });
+
+  it('without risk_test.beta_warmup, W is the seed\'s default 120 micro-batches, converted like a written one', async () => {
+    const text = yaml`
+      policy_name: org/model
+      dataset: {dataset_name: org/data}
+      dpo_training: {batch_size: 2, gradient_accumulation: 4}
+    `;
+    const t = await translateText(text);
+    expect(t.spec.settings.dynamic_beta.warmup).toBe(30);
+    expect(t.messages.filter((m) => m.text.includes('beta_warmup')).map(formatSeedMessage)).toEqual([
+      "config.yaml  no risk_test.beta_warmup: the seed's default 120 micro-batches → dynamic_beta.warmup 30 optimizer steps (grad_accum 4)",
+    ]);
+    expect((await translateText(text, { seedCadence: true })).spec.settings.dynamic_beta.warmup).toBe(120);
+    const block = await translateText(text, { sets: ['risk_test.delta=0.2'] });
+    expect(block.spec.settings.dynamic_beta).toMatchObject({ delta: 0.2, warmup: 30 });
+    expect(formatSeedMessage(block.messages.find((m) => m.text.startsWith('no risk_test.beta_warmup'))!)).toBe(
+      "--set risk_test.delta=0.2  risk_test: no risk_test.beta_warmup: the seed's default 120 micro-batches → dynamic_beta.warmup 30 optimizer steps (grad_accum 4)",
+    );
+  });
+
+  it('says what beta_min 0 (the seed\'s configs) becomes: the worker\'s floor 1e-3·beta_0 (seed-spec §7.20)', async () => {
+    const t = await translateText(minimal, { sets: ['beta_update.beta_min=0', 'beta_update.beta_0=0.2'] });
+    expect(t.spec.settings.dynamic_beta.beta_min).toBe(0);
+    expect(formatSeedMessage(t.messages.find((m) => m.path.join('.') === 'beta_update.beta_min')!)).toBe(
+      '--set beta_update.beta_min=0  beta_update.beta_min: 0 would let β decay to 0, where the loss is log 2 with no gradient (seed-spec §7.20): the worker uses 0.001·beta_0 = 0.0002 instead, with a warning; write a positive beta_min to choose the floor',
+    );
+    const shipped = await translateFile('config_dpo.yaml');
+    expect(shipped.messages.find((m) => m.path.join('.') === 'beta_update.beta_min')?.text).toContain('0.001·beta_0 = 0.0001 instead');
+    expect((await translateText(minimal, { sets: ['beta_update.beta_min=0.01'] })).messages.some((m) => m.path.join('.') === 'beta_update.beta_min')).toBe(false);
+  });
+
+  it('warns that eval_steps evaluates nothing without dataset.val_ratio (which the seed required)', async () => {
+    const warned = (t: Translation) =>
+      t.messages.filter((m) => m.level === 'warning' && m.text.startsWith('nothing to evaluate')).map((m) => m.path.join('.'));
+    const dpo = await translateText(minimal, { sets: ['dpo_training.eval_steps=5'] });
+    expect(dpo.spec.settings.training.eval_steps).toBe(5);
+    expect(formatSeedMessage(dpo.messages.find((m) => m.path.join('.') === 'dpo_training.eval_steps')!)).toBe(
+      '--set dpo_training.eval_steps=5  dpo_training.eval_steps: nothing to evaluate without dataset.val_ratio (no held-out rows; the seed required val_ratio): set dataset.val_ratio, e.g. 0.1',
+    );
+    expect(warned(await translateText(minimal, { sets: ['dpo_training.eval_steps=5', 'dataset.val_ratio=0.1'] }))).toEqual([]);
+    const sftText = yaml`
+      policy_name: org/model
+      dataset: {dataset_name: org/data}
+      sft_training: {save_steps: 50}
+    `;
+    // sft: save_steps stands in for eval_steps only when there are held-out rows.
+    const sft = await translateText(sftText, { command: 'sft' });
+    expect(sft.spec.settings.training.eval_steps).toBeUndefined();
+    expect(warned(sft)).toEqual([]);
+    expect((await translateText(sftText, { command: 'sft', sets: ['dataset.val_ratio=0.1'] })).spec.settings.training.eval_steps).toBe(50);
+    expect(warned(await translateText(sftText, { command: 'sft', sets: ['sft_training.eval_steps=10'] }))).toEqual(['sft_training.eval_steps']);
+  });
+
+  it('null dataset lengths (TRL\'s "no limit"): prompt/completion as here, max_length takes the default with a warning', async () => {
+    const t = await translateText(minimal, { sets: ['dataset.max_prompt_length=null', 'dataset.max_completion_length=null', 'dataset.max_length=null'] });
+    expect(t.spec.settings.training.max_length).toBe(1024);
+    expect(t.messages.filter((m) => m.path[0] === 'dataset' && String(m.path[1]).startsWith('max_')).map(formatSeedMessage)).toEqual([
+      '--set dataset.max_length=null  dataset.max_length: null (no limit) is not available: prompt + completion are truncated to training.max_length 1024 (the default); write a number to choose another limit',
+      '--set dataset.max_prompt_length=null  dataset.max_prompt_length: null (no separate limit), as here: prompt + completion are truncated to training.max_length (1024) together',
+      '--set dataset.max_completion_length=null  dataset.max_completion_length: null (no separate limit), as here: prompt + completion are truncated to training.max_length (1024) together',
+    ]);
+    const levels = t.messages.filter((m) => m.path[0] === 'dataset' && String(m.path[1]).startsWith('max_')).map((m) => m.level);
+    expect(levels).toEqual(['warning', 'note', 'note']);
+    expect((await translateText(minimal, { sets: ['dataset.max_completion_length=null', 'dataset.max_length=512'] })).spec.settings.training.max_length).toBe(512);
+  });
+
+  it('β-DPO keeps 32 margins per record unless margin_log says otherwise (the seed\'s train-beta-dpo)', async () => {
+    const t = await translateText(minimal, { sets: ['beta_dpo={}'] });
+    expect(t.spec.settings.margin_log).toEqual({ sample_size: 32 });
+    expect(t.messages.some((m) => m.text === "no margin_log.jsonl_sample_size: margin_log.sample_size 32, as the seed's train-beta-dpo kept")).toBe(true);
+    expect((await translateText(minimal, { sets: ['beta_dpo={}', 'margin_log.jsonl_sample_size=8'] })).spec.settings.margin_log).toEqual({ sample_size: 8 });
+    expect((await translateText(minimal)).spec.settings.margin_log).toEqual({ sample_size: 64 });
+  });
+
+  it('sft: chat_template false is not read (the seed\'s SFT always used the template)', async () => {
+    const text = yaml`
+      policy_name: org/model
+      dataset: {dataset_name: org/data, chat_template: false}
+      sft_training: {batch_size: 2}
+    `;
+    const sft = await translateText(text, { command: 'sft' });
+    expect(sft.messages.filter((m) => m.path.join('.') === 'dataset.chat_template').map((m) => `${m.level}: ${m.text}`)).toEqual([
+      "note: not read by sft: the seed's SFT always rendered conversations with the chat template, as the worker does",
+    ]);
+    const dpo = await translateText(text.replace('sft_training', 'dpo_training'));
+    expect(dpo.messages.find((m) => m.path.join('.') === 'dataset.chat_template')?.level).toBe('warning');
   });
 
   it('names runs for folders', async () => {

@@ -341,6 +341,9 @@ class SweepDPOTrainer(SharedRefLogpsMixin, GlobalBatchOrderMixin, DPOTrainer):
             self.beta = self.sweep.controller.beta
         self._pending: list[_MicroBatch] = []  # micro-batches of the current step not yet logged
         self._mb_in_step = 0
+        # β-DPO, optimizer_step: statistics the run's first micro-batch set up only to select with; the
+        # step-end update replaces them with those of the whole step (so no micro-batch counts twice).
+        self._provisional_stats = False
         self._step_epoch = 0
         self._live: dict[str, float] = {"beta": float(self.beta)}
         self.add_callback(_StepEnd(self))
@@ -461,7 +464,10 @@ class SweepDPOTrainer(SharedRefLogpsMixin, GlobalBatchOrderMixin, DPOTrainer):
         controller: BetaDPOController = self.sweep.controller
         if self.sweep.update_on == "micro_batch" or controller.M0 is None:
             # The seed: update M0/σ with the micro-batch, then select. optimizer_step: the very first
-            # micro-batch initialises the statistics; later ones use those of the start of the step.
+            # micro-batch sets up provisional statistics to select with; later ones of that step use them
+            # too, and the step-end update starts afresh from all of the step's gaps.
+            if self.sweep.update_on == "optimizer_step":
+                self._provisional_stats = True
             controller.update(margins)
         M0, sigma = controller.M0, controller.sigma
         mask, beta_used = controller.select(margins, self.generator)
@@ -533,6 +539,9 @@ class SweepDPOTrainer(SharedRefLogpsMixin, GlobalBatchOrderMixin, DPOTrainer):
                     metrics[f"dynamic_beta/{key}"].append(float(stats[key]))
         else:  # beta-dpo
             if self.sweep.update_on == "optimizer_step":
+                if self._provisional_stats:
+                    controller.M0, controller.sigma, controller.count = None, None, 0
+                    self._provisional_stats = False
                 controller.update(margins)  # once, from every gap of the step (all micro-batches, all ranks)
             kept = sum(mb.kept for mb in mbs)
             beta_used = float(np.mean([mb.beta_used for mb in mbs]))

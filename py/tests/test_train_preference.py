@@ -256,11 +256,19 @@ def test_cadence_with_grad_accum_two(tmp_path, worker_cache, algorithm, update_o
             assert used[3] != used[2]  # a new β after every micro-batch (warm-up 1: from the second one)
     else:
         if update_on == "optimizer_step":
+            m = s["beta_dpo"]["momentum"]
             for i, r in enumerate(recs):
                 a, b = r["micro_batches"]
                 assert (a["M_0"], a["sigma"]) == (b["M_0"], b["sigma"])  # statistics of the start of the step
                 if i:
                     assert a["M_0"] == recs[i - 1]["M_0"]
+                # One update per step from all its gaps: the first step's statistics are its mean, not a mix
+                # with the first micro-batch's provisional ones (which would count those gaps twice).
+                mean = float(np.mean(r["sample"]))
+                expected = mean if i == 0 else m * recs[i - 1]["M_0"] + (1 - m) * mean
+                assert len(r["sample"]) == 8
+                assert r["M_0"] == pytest.approx(expected, rel=1e-9, abs=1e-12)
+                assert r["count"] == i + 1
         else:
             m = s["beta_dpo"]["momentum"]
             for i, r in enumerate(recs):  # the seed: update with the micro-batch, then select with the new M0

@@ -9,7 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { SweepListener } from './execute/events.js';
 import type { RunStatus } from './execute/run-dir.js';
 import { readJson, readStatus } from './execute/run-dir.js';
-import { runSweep, type SweepOptions, type SweepResult } from './execute/sweep.js';
+import { defaultOut, openSweepDir, runSweep, type SweepOptions, type SweepResult } from './execute/sweep.js';
 import { WorkerSession } from './execute/worker-call.js';
 import { runJudge } from './judge/run.js';
 import { loadPlan } from './plan/load.js';
@@ -33,6 +33,17 @@ export function stageEvent(listener: SweepListener | undefined, stage: 'eval' | 
 /** Run a plan file: training, then eval, judge and report as the plan asks. */
 export async function runPlan(planFile: string, options: SweepOptions): Promise<PipelineResult> {
   const loaded = await loadPlan(planFile, { sets: options.sets ?? [] });
+  // One writer over the whole pipeline: a second `dpo-sweep` on this dir exits 3 during eval, judge
+  // and report too, not only while runs train.
+  const lock = openSweepDir(resolve(options.out ?? defaultOut(loaded.plan.name)));
+  try {
+    return await pipeline(planFile, loaded, options);
+  } finally {
+    lock.release();
+  }
+}
+
+async function pipeline(planFile: string, loaded: Awaited<ReturnType<typeof loadPlan>>, options: SweepOptions): Promise<PipelineResult> {
   const result = await runSweep(planFile, options);
   const stageFailures: string[] = [];
   const plan = loaded.plan;

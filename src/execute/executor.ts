@@ -7,7 +7,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { decideRetry, RetryPolicySchema, type RetryPolicy } from '../schedule/retry.js';
+import { decideRetry, givingUp, RetryPolicySchema, type RetryPolicy } from '../schedule/retry.js';
 import { pickNext, type Pending } from '../schedule/scheduler.js';
 import type { RunSpec } from '../sweep/run-spec.js';
 import { referenceSharing } from '../sweep/sharing.js';
@@ -166,14 +166,18 @@ export async function executeRuns(specs: RunSpec[], opts: ExecuteOptions): Promi
   for (const spec of specs) {
     const dir = runDirOf(opts.out, spec.id);
     ensureRunDir(dir, spec);
+    const previous = readStatus(dir);
+    // The plan may have renamed the run since (a variant's name is not part of its id).
+    const renamed = previous !== undefined && previous.name !== spec.name;
     if (isComplete(dir)) {
-      statuses.set(spec.id, readStatus(dir)!);
+      const done = renamed ? { ...previous, name: spec.name } : previous!;
+      if (renamed) writeJsonAtomic(runPaths(dir).status, done);
+      statuses.set(spec.id, done);
       emit({ kind: 'run-skipped', id: spec.id, name: spec.name, reason: 'already succeeded' });
       continue;
     }
-    const previous = readStatus(dir);
-    if (!previous || previous.state !== 'queued') {
-      writeJsonAtomic(runPaths(dir).status, { ...(previous ?? initialStatus(spec, dir)), state: 'queued' });
+    if (!previous || previous.state !== 'queued' || renamed) {
+      writeJsonAtomic(runPaths(dir).status, { ...(previous ?? initialStatus(spec, dir)), name: spec.name, state: 'queued' });
     }
     pending.push({ id: spec.id, need: gpu ? spec.settings.resources.gpus_per_run : 1 });
   }
@@ -225,20 +229,23 @@ export async function executeRuns(specs: RunSpec[], opts: ExecuteOptions): Promi
     if (status.state === 'failed' && !stopping) {
       const shape = shapes.get(spec.id) ?? { batch_size: spec.settings.training.batch_size, grad_accum: spec.settings.training.grad_accum };
       const decision = decideRetry(status.error_class, status.attempt, policy, shape);
+      const final = givingUp(status.error_class, decision, policy);
+      if (final) {
+        // A retried class that is not retried again: say why in the status (events.jsonl keeps its
+        // run-end as the last record of a finished run).
+        const given: RunStatus = { ...status, error: `${status.error ?? status.error_class} — not retried: ${final}`, updated_at: new Date().toISOString() };
+        statuses.set(spec.id, given);
+        bestEffort(() => writeJsonAtomic(runPaths(dir).status, given));
+      }
       if (decision.retry) {
         if (decision.training) shapes.set(spec.id, decision.training);
         const retryAt = Date.now() + decision.delayMs;
         pending.push({ id: spec.id, need: gpu ? spec.settings.resources.gpus_per_run : 1, notBefore: retryAt });
         const queued: RunStatus = { ...status, state: 'queued', updated_at: new Date().toISOString() };
-        writeJsonAtomic(runPaths(dir).status, queued);
-        appendEvent(runPaths(dir).events, {
-          t: new Date().toISOString(),
-          kind: 'retry',
-          after: status.error_class,
-          delay_ms: decision.delayMs,
-          ...(decision.note ? { note: decision.note } : {}),
-        });
-        emit({ kind: 'run-retry', id: spec.id, name: spec.name, attempt: status.attempt + 1, delayMs: decision.delayMs, reason: status.error_class ?? 'failure', ...(decision.note ? { note: decision.note } : {}) });
+        bestEffort(() => writeJsonAtomic(runPaths(dir).status, queued));
+        const note = decision.note ? { note: decision.note } : {};
+        bestEffort(() => appendEvent(runPaths(dir).events, { t: queued.updated_at, kind: 'retry', after: status.error_class, delay_ms: decision.delayMs, ...note }));
+        emit({ kind: 'run-retry', id: spec.id, name: spec.name, attempt: status.attempt + 1, delayMs: decision.delayMs, reason: status.error_class ?? 'failure', ...note });
       }
     }
   };
@@ -320,27 +327,36 @@ async function runOnRunner(
       } else if (message.type === 'done' && message.runId === spec.id) {
         finish(message.status);
       } else if (message.type === 'fatal') {
-        appendEvent(runPaths(dir).events, { t: new Date().toISOString(), kind: 'runner-fatal', message: message.message });
+        // The runner could not run (or record) the run — a run dir it cannot write (disk full, a
+        // file where a folder should be), a broken worker. It will not send `done`: fail the run now
+        // rather than wait for ever.
+        if (settled) return;
+        bestEffort(() => appendEvent(runPaths(dir).events, { t: new Date().toISOString(), kind: 'runner-fatal', message: message.message }));
+        finish(crashed(`the runner could not run it: ${message.message}`));
       }
     };
-    child.on('message', onMessage);
-    void runner.onExit().then(({ code, signal }) => {
-      if (settled) return;
-      // The runner died mid-run: it could not record why, so we do (its own log has the details).
-      const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+    /** The failed status of a run its runner could not finish; recorded here, as far as the run dir lets us. */
+    const crashed = (error: string): RunStatus => {
       const now = new Date().toISOString();
       const status: RunStatus = {
         ...(readStatus(dir) ?? initialStatus(spec, dir)),
         state: 'failed',
         attempt,
         error_class: 'runner-crash',
-        error: `the runner process ${how}${tailOf(runner.logPath)}`,
+        error,
         finished_at: now,
         updated_at: now,
       };
-      writeJsonAtomic(runPaths(dir).status, status);
-      appendEvent(runPaths(dir).events, { t: now, kind: 'run-end', state: 'failed', error_class: 'runner-crash', error: status.error });
-      finish(status);
+      bestEffort(() => writeJsonAtomic(runPaths(dir).status, status));
+      bestEffort(() => appendEvent(runPaths(dir).events, { t: now, kind: 'run-end', state: 'failed', error_class: 'runner-crash', error }));
+      return status;
+    };
+    child.on('message', onMessage);
+    void runner.onExit().then(({ code, signal }) => {
+      if (settled) return;
+      // The runner died mid-run: it could not record why, so we do (its own log has the details).
+      const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+      finish(crashed(`the runner process ${how}${tailOf(runner.logPath)}`));
     });
     runner.send({ type: 'run', job });
   });
@@ -355,6 +371,15 @@ function mergeOverrides(a?: Record<string, unknown>, b?: Record<string, unknown>
     out[k] = prev && typeof prev === 'object' && v && typeof v === 'object' ? { ...(prev as object), ...(v as object) } : v;
   }
   return out;
+}
+
+/** A write to a run dir that may be what is broken: the failure is reported in the status instead. */
+function bestEffort(write: () => void): void {
+  try {
+    write();
+  } catch {
+    // the returned status still carries the cause
+  }
 }
 
 function tailOf(path: string): string {

@@ -2,8 +2,8 @@
  * A run directory: paths, atomic status, append-only events. The runner writes it (the source of
  * truth); the CLI only reads it, except to record a runner crash the runner itself could not.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { appendFileSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import type { RunSpec } from '../sweep/run-spec.js';
 
 export const RUN_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
@@ -81,9 +81,54 @@ export function readJson<T>(path: string): T | undefined {
   }
 }
 
-/** Append one event as one whole line (a single write of a single line). */
+/**
+ * Append one event as one whole line (a single write of a single line). A torn last line left by a
+ * writer that died mid-write is dropped first: appended after it, the new record would share its
+ * line and make the file unreadable (`readJsonl` only forgives a torn *last* line).
+ */
 export function appendEvent(path: string, event: Record<string, unknown>): void {
+  healJsonlTail(path);
   appendFileSync(path, `${JSON.stringify(event)}\n`);
+}
+
+/**
+ * Make an append-only JSONL file end at a line boundary: a torn last line is cut off, a whole last
+ * record written without its newline gets one. Only for a file no live process is writing.
+ */
+export function healJsonlTail(path: string): void {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return; // missing: nothing to heal (other errors surface at the append)
+  }
+  let size: number;
+  let last: string;
+  try {
+    const stat = fstatSync(fd);
+    size = stat.size;
+    if (size === 0 || !stat.isFile()) return; // not a file: the append names the path in its error
+    const byte = Buffer.alloc(1);
+    readSync(fd, byte, 0, 1, size - 1);
+    last = byte.toString('latin1');
+  } finally {
+    closeSync(fd);
+  }
+  if (last === '\n') return;
+  const text = readFileSync(path);
+  const start = text.lastIndexOf(0x0a) + 1;
+  const tail = text.subarray(start).toString('utf8');
+  if (isJsonObject(tail)) appendFileSync(path, '\n');
+  else truncateSync(path, start);
+}
+
+function isJsonObject(text: string): boolean {
+  try {
+    const value = JSON.parse(text) as unknown;
+    return Boolean(value) && typeof value === 'object' && !Array.isArray(value);
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -99,14 +144,7 @@ export function readJsonl<T = Record<string, unknown>>(path: string): T[] {
   const pieces = text.split('\n');
   const tail = pieces.pop()!;
   const complete = pieces;
-  if (tail.trim()) {
-    try {
-      const last = JSON.parse(tail) as unknown;
-      if (last && typeof last === 'object' && !Array.isArray(last)) complete.push(tail);
-    } catch {
-      // torn: its writer has not finished it
-    }
-  }
+  if (tail.trim() && isJsonObject(tail)) complete.push(tail); // else torn: its writer has not finished it
   const out: T[] = [];
   complete.forEach((line, i) => {
     if (!line.trim()) return;
@@ -119,8 +157,18 @@ export function readJsonl<T = Record<string, unknown>>(path: string): T[] {
   return out;
 }
 
+/**
+ * The run's status, or undefined when there is none or it cannot be trusted: torn, not JSON, JSON
+ * that is not a run status, or the status of another run (a run dir copied by hand). Every caller
+ * then starts from `initialStatus`, as for a run not started yet; the run resumes from its checkpoint.
+ */
 export function readStatus(runDir: string): RunStatus | undefined {
-  return readJson<RunStatus>(runPaths(runDir).status);
+  const raw = readJson<unknown>(runPaths(runDir).status);
+  const id = basename(resolve(runDir));
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return undefined;
+  const status = raw as Partial<RunStatus>;
+  if (status.id !== id || !(RUN_STATES as readonly unknown[]).includes(status.state)) return undefined;
+  return status as RunStatus;
 }
 
 export function initialStatus(spec: RunSpec, runDir: string): RunStatus {

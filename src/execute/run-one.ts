@@ -88,7 +88,11 @@ async function execute(
 
   const previous = readStatus(job.runDir);
   const status: RunStatus = {
-    ...(previous ?? initialStatus(spec, job.runDir)),
+    // Fields an older status.json lacks come from the initial status.
+    ...initialStatus(spec, job.runDir),
+    ...previous,
+    id: spec.id,
+    name: spec.name,
     state: 'running',
     attempt: job.attempt,
     error_class: null,

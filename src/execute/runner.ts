@@ -62,7 +62,7 @@ async function main(): Promise<number> {
           signal: current.signal,
         });
         current = undefined;
-        send({ type: 'done', runId: status.id, status });
+        send({ type: 'done', runId: message.job.runId, status });
       });
       queue = queue.catch((error: unknown) => {
         send({ type: 'fatal', message: error instanceof Error ? error.message : String(error) });

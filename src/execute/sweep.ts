@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { InputError } from '../errors.js';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadPlan, type LoadedPlan } from '../plan/load.js';
@@ -17,8 +17,8 @@ import { STAGE_SFT, stageDependencies, stageRuns } from '../sweep/stages.js';
 import { executeRuns, type ExecuteOptions } from './executor.js';
 import { executeSlurm } from './slurm/executor.js';
 import type { SlurmExecutorConfig } from './slurm/sbatch.js';
-import { acquireLock } from './lock.js';
-import { ensureRunDir, initialStatus, readJson, readStatus, writeJsonAtomic, type RunStatus } from './run-dir.js';
+import { acquireLock, type SweepLock } from './lock.js';
+import { ensureRunDir, initialStatus, isComplete, readJson, readStatus, writeJsonAtomic, type RunStatus } from './run-dir.js';
 
 export interface SweepOptions {
   /** Sweep directory (default `runs/<plan name>/` under the working directory). */
@@ -99,8 +99,7 @@ export async function runSpecs(source: SweepSource | LoadedPlan, specs: RunSpec[
       );
     }
   }
-  mkdirSync(out, { recursive: true });
-  const lock = acquireLock(out);
+  const lock = openSweepDir(out);
   try {
     const planText = readFileSync(src.file, 'utf8');
     const previous = readJson<{ created?: string }>(join(out, 'sweep.json'));
@@ -173,14 +172,19 @@ export async function runSpecs(source: SweepSource | LoadedPlan, specs: RunSpec[
     );
     for (const spec of specs) {
       if (sweepStatuses.has(spec.id)) continue;
-      const missing = blocked(spec);
+      // Not run: its stage failed, or the sweep was stopped (Ctrl-C) before it started.
+      const failedStages = blocked(spec).filter((id) => stageDirs.get(id)?.state === 'failed');
       const dir = join(out, 'runs', spec.id);
       ensureRunDir(dir, spec);
       const base = readStatus(dir) ?? initialStatus(spec, dir);
-      const status: RunStatus = missing.length
-        ? { ...base, state: 'failed', error_class: 'stage-failed', error: `stage run ${missing.join(', ')} did not succeed`, updated_at: new Date().toISOString() }
-        : base;
-      if (missing.length) writeJsonAtomic(join(dir, 'status.json'), status);
+      const now = new Date().toISOString();
+      const status: RunStatus = failedStages.length
+        ? { ...base, state: 'failed', error_class: 'stage-failed', error: `stage run ${failedStages.join(', ')} did not succeed`, updated_at: now }
+        : isComplete(dir)
+          ? base
+          : // A stopped stage fails nothing: the run waits, queued, for the next invocation.
+            { ...base, state: 'queued', error_class: null, error: null, updated_at: now };
+      if (status !== base) writeJsonAtomic(join(dir, 'status.json'), status);
       sweepStatuses.set(spec.id, status);
     }
     const statuses = [...stageStatuses, ...specs.map((s) => sweepStatuses.get(s.id)!)];
@@ -189,6 +193,24 @@ export async function runSpecs(source: SweepSource | LoadedPlan, specs: RunSpec[
   } finally {
     lock.release();
   }
+}
+
+/**
+ * Create the sweep directory and take its lock (re-entrant in one process). Bad `--out` values are
+ * input errors naming the path: a file, a path under a file, a folder that cannot be written.
+ */
+export function openSweepDir(out: string): SweepLock {
+  if (existsSync(out) && !statSync(out).isDirectory()) {
+    throw new InputError(`the sweep directory ${out} is a file, not a directory`, ['pass another --out, or move the file away']);
+  }
+  try {
+    mkdirSync(out, { recursive: true });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'ENOTDIR' || code === 'EEXIST' ? 'a part of its path is a file' : code === 'EACCES' || code === 'EROFS' ? 'permission denied' : (error as Error).message;
+    throw new InputError(`cannot create the sweep directory ${out}: ${why}`, ['pass another --out'], { cause: error });
+  }
+  return acquireLock(out);
 }
 
 let version: string | undefined;

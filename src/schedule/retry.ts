@@ -45,10 +45,19 @@ export function decideRetry(
 ): RetryDecision {
   if (errorClass === null || errorClass === 'cancelled') return { retry: false, reason: 'not a failure' };
   if (!(policy.on as readonly string[]).includes(errorClass)) return { retry: false, reason: `${errorClass} is not retried` };
-  if (attempt > policy.max) return { retry: false, reason: `gave up after ${attempt} attempts` };
+  if (attempt > policy.max) {
+    return { retry: false, reason: `gave up after ${attempt} attempt${attempt === 1 ? '' : 's'} (retries.max is ${policy.max})` };
+  }
   const delayMs = policy.backoff_s * 1000 * 2 ** (attempt - 1);
   if (errorClass !== 'oom') return { retry: true, delayMs };
-  if (current.batch_size <= 1) return { retry: false, reason: 'out of memory at micro-batch 1: nothing left to halve' };
+  if (current.batch_size <= 1) {
+    return {
+      retry: false,
+      reason:
+        `out of memory at micro-batch 1 (× accumulation ${current.grad_accum}): nothing left to halve; ` +
+        'lower training.max_length, turn on training.gradient_checkpointing or peft, or use a device with more memory',
+    };
+  }
   // Keep the global batch exactly: the largest micro-batch ≤ half the current one that divides it.
   const global = current.batch_size * current.grad_accum;
   let batch = Math.floor(current.batch_size / 2);
@@ -60,4 +69,14 @@ export function decideRetry(
     training: { batch_size: batch, grad_accum: accum },
     note: `out of memory: retrying with micro-batch ${batch} × accumulation ${accum} (was ${current.batch_size} × ${current.grad_accum})`,
   };
+}
+
+/**
+ * Why a failed run is final although its class is retried (retries used up, out of memory at
+ * micro-batch 1): a line for its status, so the researcher is not left guessing. Undefined when the
+ * decision retries, or when the class is never retried (the error says it all).
+ */
+export function givingUp(errorClass: ErrorClass | null, decision: RetryDecision, policy: RetryPolicy): string | undefined {
+  if (decision.retry || errorClass === null || !(policy.on as readonly string[]).includes(errorClass)) return undefined;
+  return decision.reason;
 }

@@ -2,8 +2,8 @@
  * `dpo-sweep status <dir>` on sweep directories that are not in a clean state: runs not started yet,
  * a damaged status.json, a damaged or foreign sweep.json, a folder that is not a sweep at all.
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { statusCommand } from '../../src/cli/commands/status.js';
@@ -41,6 +41,8 @@ function sweepDir(): string {
   writeFileSync(join(out, 'runs', 'torn1', 'status.json'), '{"id":"torn1","name":"b","state":"runn');
   writeFileSync(join(out, 'runs', 'torn1', 'spec.json'), JSON.stringify({ id: 'torn1', name: 'b', settings: { training: { max_steps: 7 } } }));
   writeFileSync(join(out, 'runs', '.DS_Store'), 'junk');
+  // The sweep's dpo-sweep process is alive (this one): its running run is running.
+  writeFileSync(join(out, '.lock'), JSON.stringify({ pid: process.pid, host: hostname(), started: 'now' }));
   return out;
 }
 
@@ -65,6 +67,21 @@ describe('dpo-sweep status on odd sweep directories', () => {
     const shown = text.out.join('\n');
     expect(shown).toContain('1 succeeded, 0 failed, 3 not finished');
     expect(shown).toMatch(/b \(torn1\): status\.json is unreadable/);
+  });
+
+  it('a running run of a sweep whose dpo-sweep process is gone shows as queued, with why', async () => {
+    for (const lock of [undefined, JSON.stringify({ pid: 2 ** 22 + 12345, host: hostname(), started: 'then' })]) {
+      const out = sweepDir();
+      rmSync(join(out, '.lock'));
+      if (lock) writeFileSync(join(out, '.lock'), lock); // the lock of a process killed with -9
+      const { io, out: lines } = captureIO();
+      expect(await statusCommand(out, { json: true }, io)).toBe(0);
+      const stage = (JSON.parse(lines.join('\n')) as { runs: Array<Record<string, unknown>> }).runs[0]!;
+      expect(stage).toMatchObject({ id: 'stage1', state: 'queued', step: 1, note: expect.stringMatching(/^status\.json says running, but no dpo-sweep process holds this sweep directory/) });
+      const text = captureIO();
+      await statusCommand(out, {}, text.io);
+      expect(text.out.join('\n')).toMatch(/odd-sft \(stage1\): status\.json says running, but no dpo-sweep process/);
+    }
   });
 
   it('treats a status.json holding JSON that is not a run status as unreadable', async () => {

@@ -14,8 +14,8 @@ import { plainPython, repoRoot } from '../helpers/python.js';
 const plan = join(repoRoot, 'test/fixtures/plans/e2e-two-betas.yaml');
 const fake = join(repoRoot, 'test/fixtures/python/fake_worker.py');
 
-function run(out: string, behaviour: Record<string, unknown>, extra: Partial<Parameters<typeof runSweep>[1]> = {}) {
-  return runSweep(plan, {
+function run(out: string, behaviour: Record<string, unknown>, extra: Partial<Parameters<typeof runSweep>[1]> = {}, planFile = plan) {
+  return runSweep(planFile, {
     python: plainPython(),
     out,
     cacheDir: join(out, 'cache'),
@@ -45,6 +45,22 @@ describe('executor with runner processes', () => {
     const events = readJsonl<{ kind: string; traceback?: string }>(runPaths(join(out, 'runs', failed!.id)).events);
     expect(events.find((e) => e.kind === 'traceback')?.traceback).toContain('fake_worker.py');
     expect(ok!.state).toBe('succeeded');
+  });
+
+  it('a plan edit that renames runs keeps them (same ids) and shows the new names', async () => {
+    const { writeFileSync } = await import('node:fs');
+    const { relative } = await import('node:path');
+    const out = mkdtempSync(join(tmpdir(), 'exec-rename-'));
+    const first = await run(out, {});
+    const renamedPlan = join(out, 'renamed.yaml');
+    writeFileSync(renamedPlan, `extends: ${relative(out, plan)}\nname: renamed\n`);
+    const second = await run(out, {}, {}, renamedPlan);
+    expect(second.specs.map((s) => s.id)).toEqual(first.specs.map((s) => s.id));
+    expect(second.statuses.map((s) => [s.name, s.state, s.attempt])).toEqual([
+      ['renamed-beta0.05', 'succeeded', 1],
+      ['renamed-beta0.1', 'succeeded', 1],
+    ]);
+    expect(readStatus(join(out, 'runs', first.specs[0]!.id))!.name).toBe('renamed-beta0.05');
   });
 
   it('reruns only what did not succeed', async () => {
@@ -121,16 +137,12 @@ describe('retries, device slots', () => {
   });
 });
 
+const staged = join(repoRoot, 'test/fixtures/plans/staged.yaml');
+/** The staged plan (an SFT stage, then two runs from its model), no retries. */
+const runStaged = (out: string, behaviour: Record<string, unknown>, extra: Partial<Parameters<typeof runSweep>[1]> = {}) =>
+  run(out, behaviour, { retry: { max: 0 }, ...extra }, staged);
+
 describe('stages', () => {
-  const staged = join(repoRoot, 'test/fixtures/plans/staged.yaml');
-  const runStaged = (out: string, behaviour: Record<string, unknown>) =>
-    runSweep(staged, {
-      python: plainPython(),
-      out,
-      cacheDir: join(out, 'cache'),
-      env: { DPO_SWEEP_WORKER_TARGET: fake, FAKE_WORKER: JSON.stringify(behaviour) },
-      retry: { max: 0 },
-    });
 
   it('runs the SFT stage once, then every sweep run from its final model', async () => {
     const out = mkdtempSync(join(tmpdir(), 'exec-stage-'));
@@ -219,5 +231,95 @@ describe('the standalone runner (a Slurm task)', () => {
     expect((error as InputError).message).toMatch(/nodes_per_run > 1 needs the Slurm executor/);
     expect((error as InputError).details).toEqual([expect.stringMatching(/nodes_per_run 2$/), expect.stringMatching(/nodes_per_run 2$/)]);
     expect(existsSync(join(out, 'runs'))).toBe(false); // nothing started
+  });
+});
+
+describe('bad run dirs, give-ups and stops', () => {
+  it('a run its runner cannot write fails with the cause naming the file, never hangs; the other run still runs', async () => {
+    const { mkdirSync } = await import('node:fs');
+    const { expandPlan } = await import('../../src/sweep/expand.js');
+    const { loadPlan } = await import('../../src/plan/load.js');
+    const out = mkdtempSync(join(tmpdir(), 'exec-unwritable-'));
+    const broken = expandPlan((await loadPlan(plan)).plan)[0]!;
+    // A folder where events.jsonl should be: every append the runner makes fails (as on a full disk).
+    mkdirSync(join(out, 'runs', broken.id, 'events.jsonl'), { recursive: true });
+    const result = await run(out, {}, { retry: { max: 0 } });
+    const [failed, ok] = result.statuses;
+    expect(failed).toMatchObject({ state: 'failed', error_class: 'runner-crash' });
+    expect(failed!.error).toMatch(/^the runner could not run it: EISDIR: .*events\.jsonl/);
+    expect(readStatus(join(out, 'runs', broken.id))).toMatchObject({ state: 'failed', error_class: 'runner-crash' });
+    expect(ok).toMatchObject({ state: 'succeeded', step: 5 });
+  }, 30_000);
+
+  it('a status.json that is JSON but not this run\'s status starts the run afresh, never hangs', async () => {
+    const { mkdirSync, writeFileSync } = await import('node:fs');
+    const { expandPlan } = await import('../../src/sweep/expand.js');
+    const { loadPlan } = await import('../../src/plan/load.js');
+    const out = mkdtempSync(join(tmpdir(), 'exec-foreign-status-'));
+    const [a, b] = expandPlan((await loadPlan(plan)).plan);
+    for (const [spec, text] of [[a!, '{}'], [b!, JSON.stringify({ id: 'another-run', name: 'x', state: 'succeeded' })]] as const) {
+      mkdirSync(join(out, 'runs', spec.id), { recursive: true });
+      writeFileSync(join(out, 'runs', spec.id, 'status.json'), text); // edited by hand, copied from another run
+    }
+    const result = await run(out, {});
+    expect(result.statuses.map((s) => [s.id, s.name, s.state, s.attempt])).toEqual([
+      [a!.id, a!.name, 'succeeded', 1],
+      [b!.id, b!.name, 'succeeded', 1],
+    ]);
+    expect(readStatus(join(out, 'runs', a!.id))).toMatchObject({ id: a!.id, name: a!.name, state: 'succeeded', total: 5 });
+  }, 30_000);
+
+  it('out of memory at micro-batch 1 fails with a status that says why it is not retried', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'exec-oom-floor-'));
+    // Nothing fits: 4 → 2 → 1, then there is nothing left to halve (retries.max 5 is not the limit).
+    const result = await run(out, { '*': { oom_above: 0 } }, { retry: { backoff_s: 0, max: 5 } });
+    for (const status of result.statuses) {
+      expect(status).toMatchObject({ state: 'failed', error_class: 'oom', attempt: 3 });
+      expect(status.error).toContain('out of memory (fake) at micro-batch 1');
+      expect(status.error).toContain('not retried: out of memory at micro-batch 1 (× accumulation 4): nothing left to halve');
+      const dir = join(out, 'runs', status.id);
+      expect(readStatus(dir)!.error).toBe(status.error);
+    }
+  });
+
+  it('a retried class whose retries are used up says so; max 0 never retries', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'exec-gave-up-'));
+    const result = await run(out, { 'beta0.05': { fail: 'kill-self', fail_at: 2 } }, { retry: { max: 0 } });
+    expect(result.statuses[0]).toMatchObject({ state: 'failed', error_class: 'killed', attempt: 1 });
+    expect(result.statuses[0]!.error).toMatch(/ — not retried: gave up after 1 attempt \(retries\.max is 0\)$/);
+    expect(result.statuses[1]).toMatchObject({ state: 'succeeded' });
+  });
+
+  it('a stop (Ctrl-C) during the stage leaves the sweep runs queued, not failed; the next invocation runs them', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'exec-stage-stop-'));
+    const stop = new AbortController();
+    const first = await runStaged(out, { '*': { steps: 3, step_s: 0.3 } }, {
+      stopSignal: stop.signal,
+      listener: (e) => {
+        if (e.kind === 'run-event' && e.event.kind === 'step') stop.abort();
+      },
+    });
+    expect(first.statuses.map((s) => [s.name, s.state, s.error_class])).toEqual([
+      ['staged-sft', 'cancelled', 'cancelled'],
+      ['staged-beta0.05', 'queued', null],
+      ['staged-beta0.1', 'queued', null],
+    ]);
+    for (const spec of first.specs.slice(1)) expect(readStatus(join(out, 'runs', spec.id))).toMatchObject({ state: 'queued', error: null });
+    const second = await runStaged(out, { '*': { steps: 3 } });
+    expect(second.statuses.map((s) => s.state)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+  }, 60_000);
+
+  it('--out that is a file, or under a file, is an input error naming the path; nothing is written', async () => {
+    const { writeFileSync, readFileSync } = await import('node:fs');
+    const root = mkdtempSync(join(tmpdir(), 'exec-out-file-'));
+    const file = join(root, 'results.txt');
+    writeFileSync(file, 'keep me');
+    const asFile = await run(file, {}).catch((e: unknown) => e);
+    expect(asFile).toBeInstanceOf(InputError);
+    expect((asFile as Error).message).toBe(`the sweep directory ${file} is a file, not a directory`);
+    const under = await run(join(file, 'sweep'), {}).catch((e: unknown) => e);
+    expect(under).toBeInstanceOf(InputError);
+    expect((under as Error).message).toBe(`cannot create the sweep directory ${join(file, 'sweep')}: a part of its path is a file`);
+    expect(readFileSync(file, 'utf8')).toBe('keep me');
   });
 });

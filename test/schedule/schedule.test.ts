@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decideRetry, RetryPolicySchema } from '../../src/schedule/retry.js';
+import { decideRetry, givingUp, RetryPolicySchema } from '../../src/schedule/retry.js';
 import { pickNext, slotNames } from '../../src/schedule/scheduler.js';
 import { detectGpus, parseDevices } from '../../src/setup/devices.js';
 
@@ -34,6 +34,21 @@ describe('retry policy', () => {
     const eager = RetryPolicySchema.parse({ on: ['python-exception'], backoff_s: 1 });
     expect(decideRetry('python-exception', 1, eager, { batch_size: 8, grad_accum: 1 })).toEqual({ retry: true, delayMs: 1000 });
     expect(decideRetry('killed', 1, eager, { batch_size: 8, grad_accum: 1 }).retry).toBe(false);
+  });
+});
+
+describe('giving up', () => {
+  it('says why a retried class is not retried again; says nothing for classes never retried', () => {
+    const shape = { batch_size: 8, grad_accum: 1 };
+    const gaveUp = (c: Parameters<typeof decideRetry>[0], attempt: number, p = policy, s = shape) => givingUp(c, decideRetry(c, attempt, p, s), p);
+    expect(gaveUp('killed', 3)).toBe('gave up after 3 attempts (retries.max is 2)');
+    expect(gaveUp('timeout', 1, RetryPolicySchema.parse({ max: 0 }))).toBe('gave up after 1 attempt (retries.max is 0)');
+    expect(gaveUp('oom', 1, policy, { batch_size: 1, grad_accum: 4 })).toBe(
+      'out of memory at micro-batch 1 (× accumulation 4): nothing left to halve; lower training.max_length, turn on training.gradient_checkpointing or peft, or use a device with more memory',
+    );
+    expect(gaveUp('killed', 1)).toBeUndefined(); // retried
+    expect(gaveUp('python-exception', 1)).toBeUndefined(); // never retried: the error says it all
+    expect(gaveUp('cancelled', 1)).toBeUndefined();
   });
 });
 

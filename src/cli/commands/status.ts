@@ -1,6 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { InputError } from '../../errors.js';
+import { lockState } from '../../execute/lock.js';
 import { readJson, readStatus, type RunStatus } from '../../execute/run-dir.js';
 import type { SlurmRecord } from '../../execute/slurm/parse.js';
 import { latestTasks, mergeRun, readSlurmRecord, recordFor, type MergedRun } from '../../execute/slurm/status.js';
@@ -34,6 +35,17 @@ export async function statusCommand(dir: string, opts: { json?: boolean }, io: C
   });
   const slurm = await slurmView(out, statuses, cli);
   if (slurm) statuses = statuses.map((s) => withMerged(s, slurm.runs.get(s.id)));
+  // A local sweep whose dpo-sweep process is gone (kill -9, a closed terminal, a reboot) runs
+  // nothing, whatever its last status.json says.
+  const stale: string[] = [];
+  if (!slurm && lockState(out) === 'none') {
+    statuses = statuses.map((s) => {
+      if (s.state !== 'running') return s;
+      stale.push(s.id);
+      return { ...s, state: 'queued' };
+    });
+  }
+  const noteOf = (id: string) => (unreadable.includes(id) ? UNREADABLE : stale.includes(id) ? STALE : undefined);
   if (opts.json) {
     io.out(
       JSON.stringify({
@@ -48,7 +60,7 @@ export async function statusCommand(dir: string, opts: { json?: boolean }, io: C
           attempt: s.attempt,
           error_class: s.error_class,
           log: s.log,
-          ...(unreadable.includes(s.id) ? { note: UNREADABLE } : {}),
+          ...(noteOf(s.id) ? { note: noteOf(s.id) } : {}),
           ...(slurm ? { slurm: slurm.runs.get(s.id)?.slurm ?? null } : {}),
           rollouts: rolloutJobs(join(runsDir, s.id)),
         })),
@@ -57,7 +69,7 @@ export async function statusCommand(dir: string, opts: { json?: boolean }, io: C
   } else {
     io.out(`sweep ${sweep.name} (${out})`);
     io.out(summaryTable(statuses));
-    for (const id of unreadable) io.out(`${names.get(id) ?? id} (${id}): ${UNREADABLE}`);
+    for (const s of statuses) if (noteOf(s.id)) io.out(`${s.name} (${s.id}): ${noteOf(s.id)}`);
     const rollouts = statuses.flatMap((s) =>
       Object.entries(rolloutJobs(join(runsDir, s.id))).map(
         ([job, j]) => `  ${s.name}: ${job} ${j.status} ${j.done}/${j.total ?? '?'} prompts${j.tokens_per_s ? `, ${Math.round(j.tokens_per_s)} tokens/s` : ''}`,
@@ -73,6 +85,8 @@ export async function statusCommand(dir: string, opts: { json?: boolean }, io: C
   return 0;
 }
 
+const STALE =
+  'status.json says running, but no dpo-sweep process holds this sweep directory (killed?); shown as queued: the next run of the sweep resumes it from its last checkpoint';
 const UNREADABLE = 'status.json is unreadable (torn or corrupt); shown as queued: the next run of the sweep starts it again from its last checkpoint';
 
 interface SweepIndex {

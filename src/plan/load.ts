@@ -172,7 +172,8 @@ async function readChain(source: Source, chain: Source[], io: Io, issues: Issue[
   if (typeof parent !== 'string' || parent === '') return located; // the schema reports it
   const next: Source = {
     absolute: path.resolve(path.dirname(source.absolute), parent),
-    display: path.normalize(path.join(path.dirname(source.display), parent)),
+    // An absolute parent is shown as written; a relative one relative to how this file was shown.
+    display: path.isAbsolute(parent) ? path.normalize(parent) : path.normalize(path.join(path.dirname(source.display), parent)),
   };
   const base = await readChain(next, [...chain, source], io, issues, originOf(located.origins, ['extends']));
   return base ? overlay(base, located) : undefined;

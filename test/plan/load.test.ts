@@ -1,3 +1,5 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/errors.js';
@@ -48,6 +50,26 @@ describe('loadPlan: valid plans', () => {
     expect(plan.sweep?.seeds).toEqual([7]);
     expect(plan).not.toHaveProperty('extends');
     expect(plan.base?.dataset?.path).toBe(path.resolve(FIXTURES, 'extends/data/hh.jsonl'));
+  });
+
+  it('resolves an absolute extends path, and the parent\'s relative paths against the parent', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'plan-extends-'));
+    try {
+      const parent = path.join(dir, 'a', 'parent.yaml');
+      mkdirSync(path.dirname(parent));
+      mkdirSync(path.join(dir, 'b'));
+      writeFileSync(parent, 'name: parent\nbase:\n  dataset: {path: ./d.jsonl}\n  beta: 0\n');
+      writeFileSync(path.join(dir, 'a', 'd.jsonl'), '{}\n');
+      writeFileSync(path.join(dir, 'b', 'child.yaml'), `name: child\nextends: ${parent}\n`);
+      const error = await loadPlan(path.join(dir, 'b', 'child.yaml')).then(() => undefined, (e: unknown) => e);
+      // The parent's own problem is shown in the parent file, at its absolute path.
+      expect((error as InputError).details).toEqual([`${parent}:4:3  base.beta: expected a number > 0, received 0`]);
+      writeFileSync(parent, 'name: parent\nbase:\n  dataset: {path: ./d.jsonl}\n');
+      const { plan } = await loadPlan(path.join(dir, 'b', 'child.yaml'));
+      expect(plan.base?.dataset?.path).toBe(path.join(dir, 'a', 'd.jsonl'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('accepts dotted keys in base and variants', async () => {

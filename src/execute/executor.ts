@@ -374,7 +374,8 @@ function mergeOverrides(a?: Record<string, unknown>, b?: Record<string, unknown>
 }
 
 /** A write to a run dir that may be what is broken: the failure is reported in the status instead. */
-function bestEffort(write: () => void): void {
+/** A run-dir write whose failure must not stop the sweep (the status in memory still carries the cause). */
+export function bestEffort(write: () => void): void {
   try {
     write();
   } catch {

@@ -251,8 +251,12 @@ describe.runIf(lab.ok)('executor: slurm (live Slurm, fake worker)', () => {
     expect(bad.error).toContain(`Slurm task ${job}_1 ended FAILED (exit code 7`);
     expect(bad.error).toContain('module: cuda/99 not found');
     expect(result.statuses.filter((s) => s.state === 'succeeded')).toHaveLength(3);
+    // runner-crash is retried by default; with retries.max 0 the status says why this one was not.
+    const [cause, why] = bad.error!.split(' — not retried: ');
+    expect(why).toBe('gave up after 1 attempt (retries.max is 0)');
+    expect(readStatus(join(out, 'runs', bad.id))?.error).toBe(bad.error);
     const events = readJsonl<{ kind: string; error?: string }>(runPaths(join(out, 'runs', bad.id)).events);
-    expect(events.at(-1)).toMatchObject({ kind: 'run-end', error: bad.error });
+    expect(events.at(-1)).toMatchObject({ kind: 'run-end', error: cause });
   }, 90_000);
 
   it('dpo-sweep cancel mid-run: runners checkpoint on SIGTERM; a resubmit resumes them and finishes the sweep', async () => {

@@ -18,10 +18,10 @@
  */
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { decideRetry, RetryPolicySchema, type RetryPolicy } from '../../schedule/retry.js';
+import { decideRetry, givingUp, RetryPolicySchema, type RetryPolicy } from '../../schedule/retry.js';
 import type { RunSpec } from '../../sweep/run-spec.js';
 import type { SweepListener, WorkerEvent } from '../events.js';
-import { runDirOf } from '../executor.js';
+import { bestEffort, runDirOf } from '../executor.js';
 import { appendEvent, ensureRunDir, initialStatus, isComplete, readStatus, runPaths, writeJsonAtomic, writeOverrides, type RunStatus } from '../run-dir.js';
 import { isActive, type SlurmRecord } from './parse.js';
 import { renderBatchScript, renderManifest, runnerCommand, type SlurmExecutorConfig } from './sbatch.js';
@@ -305,29 +305,32 @@ export async function executeSlurm(specs: RunSpec[], opts: SlurmExecuteOptions):
     return lines ? `; Slurm log ${path}: ${lines.slice(0, 400)}` : `; Slurm log ${path}`;
   };
 
-  const finish = (f: InFlight, status: RunStatus) => {
+  const finish = (f: InFlight, ended: RunStatus) => {
     inflight.delete(f.spec.id);
-    statuses.set(f.spec.id, status);
-    emit({ kind: 'run-end', id: f.spec.id, name: f.spec.name, status });
-    if (status.state !== 'failed' || stopping) return;
     const spec = f.spec;
-    const shape = shapes.get(spec.id) ?? { batch_size: spec.settings.training.batch_size, grad_accum: spec.settings.training.grad_accum };
-    const decision = decideRetry(status.error_class, status.attempt, policy, shape);
-    if (!decision.retry) return;
     const dir = runDirOf(opts.out, spec.id);
+    const shape = shapes.get(spec.id) ?? { batch_size: spec.settings.training.batch_size, grad_accum: spec.settings.training.grad_accum };
+    const decision = ended.state === 'failed' && !stopping ? decideRetry(ended.error_class, ended.attempt, policy, shape) : undefined;
+    const final = decision ? givingUp(ended.error_class, decision, policy) : undefined;
+    // A retried class that is not retried again: say why in the status, as the local executor does.
+    const status: RunStatus = final ? { ...ended, error: `${ended.error ?? ended.error_class} — not retried: ${final}`, updated_at: new Date().toISOString() } : ended;
+    if (final) bestEffort(() => writeJsonAtomic(runPaths(dir).status, status));
+    statuses.set(spec.id, status);
+    emit({ kind: 'run-end', id: spec.id, name: spec.name, status });
+    if (!decision?.retry) return;
     if (decision.training) {
       shapes.set(spec.id, decision.training);
       writeRunOverrides(spec);
     }
     retries.push({ spec, notBefore: Date.now() + decision.delayMs });
-    writeJsonAtomic(runPaths(dir).status, { ...status, state: 'queued', updated_at: new Date().toISOString() });
-    appendEvent(runPaths(dir).events, {
+    bestEffort(() => writeJsonAtomic(runPaths(dir).status, { ...status, state: 'queued', updated_at: new Date().toISOString() }));
+    bestEffort(() => appendEvent(runPaths(dir).events, {
       t: new Date().toISOString(),
       kind: 'retry',
       after: status.error_class,
       delay_ms: decision.delayMs,
       ...(decision.note ? { note: decision.note } : {}),
-    });
+    }));
     emit({
       kind: 'run-retry',
       id: spec.id,

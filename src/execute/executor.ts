@@ -20,7 +20,9 @@ import {
   isComplete,
   readStatus,
   runPaths,
+  savedShape,
   writeJsonAtomic,
+  writeOverrides,
   type RunStatus,
 } from './run-dir.js';
 
@@ -163,6 +165,11 @@ export async function executeRuns(specs: RunSpec[], opts: ExecuteOptions): Promi
   const statuses = new Map<string, RunStatus>();
   const pending: Pending[] = [];
   const gpu = opts.slots.every(isGpuSlot);
+  /** Micro-batch shapes after out-of-memory retries (this invocation's, or an earlier one's from overrides.json). */
+  const shapes = new Map<string, { batch_size: number; grad_accum: number }>();
+  const earlierShape = new Map<string, string>();
+  /** Attempts of earlier invocations: retries.max counts the retries of this one. */
+  const attemptsBefore = new Map<string, number>();
   for (const spec of specs) {
     const dir = runDirOf(opts.out, spec.id);
     ensureRunDir(dir, spec);
@@ -179,13 +186,19 @@ export async function executeRuns(specs: RunSpec[], opts: ExecuteOptions): Promi
     if (!previous || previous.state !== 'queued' || renamed) {
       writeJsonAtomic(runPaths(dir).status, { ...(previous ?? initialStatus(spec, dir)), name: spec.name, state: 'queued' });
     }
+    attemptsBefore.set(spec.id, previous?.attempt ?? 0);
+    const saved = savedShape(dir, spec.settings.training);
+    if (saved) {
+      shapes.set(spec.id, saved);
+      const { batch_size: b, grad_accum: a } = spec.settings.training;
+      earlierShape.set(spec.id, `micro-batch ${saved.batch_size} × accumulation ${saved.grad_accum} (the plan says ${b} × ${a}), as an earlier out-of-memory retry left it in overrides.json; delete that file to start from the plan's`);
+    }
     pending.push({ id: spec.id, need: gpu ? spec.settings.resources.gpus_per_run : 1 });
   }
 
   const runners = new Map<string, Runner>();
   const free = new Set(opts.slots);
   const running = new Map<string, { runner: Runner; done: Promise<void> }>();
-  const shapes = new Map<string, { batch_size: number; grad_accum: number }>();
   let stopping = opts.stopSignal?.aborted ?? false;
   let wake: () => void = () => undefined;
 
@@ -223,12 +236,17 @@ export async function executeRuns(specs: RunSpec[], opts: ExecuteOptions): Promi
     const runner = await runnerFor(slots);
     const dir = runDirOf(opts.out, spec.id);
     await waitForRunLock(dir, (opts.stopGraceMs ?? 60_000) + 10_000, killGroup);
+    const earlier = earlierShape.get(spec.id);
+    if (earlier) {
+      earlierShape.delete(spec.id);
+      emit({ kind: 'run-event', id: spec.id, name: spec.name, event: { kind: 'warning', message: earlier } });
+    }
     const status = await runOnRunner(runner, spec, opts, emit, shapes.get(spec.id), sharing.get(spec.id) ?? 1);
     statuses.set(spec.id, status);
     for (const s of slots) free.add(s);
     if (status.state === 'failed' && !stopping) {
       const shape = shapes.get(spec.id) ?? { batch_size: spec.settings.training.batch_size, grad_accum: spec.settings.training.grad_accum };
-      const decision = decideRetry(status.error_class, status.attempt, policy, shape);
+      const decision = decideRetry(status.error_class, status.attempt - (attemptsBefore.get(spec.id) ?? 0), policy, shape);
       const final = givingUp(status.error_class, decision, policy);
       if (final) {
         // A retried class that is not retried again: say why in the status (events.jsonl keeps its
@@ -238,7 +256,10 @@ export async function executeRuns(specs: RunSpec[], opts: ExecuteOptions): Promi
         bestEffort(() => writeJsonAtomic(runPaths(dir).status, given));
       }
       if (decision.retry) {
-        if (decision.training) shapes.set(spec.id, decision.training);
+        if (decision.training) {
+          shapes.set(spec.id, decision.training);
+          bestEffort(() => writeOverrides(dir, { training: decision.training }));
+        }
         const retryAt = Date.now() + decision.delayMs;
         pending.push({ id: spec.id, need: gpu ? spec.settings.resources.gpus_per_run : 1, notBefore: retryAt });
         const queued: RunStatus = { ...status, state: 'queued', updated_at: new Date().toISOString() };

@@ -66,6 +66,20 @@ export function writeOverrides(runDir: string, overrides: Record<string, unknown
   else rmSync(path, { force: true });
 }
 
+/**
+ * The micro-batch an earlier out-of-memory retry settled on (`training` in overrides.json), when it
+ * still fits this run: a smaller micro-batch with the same effective batch. A rerun of the sweep starts
+ * from it instead of running out of memory again at the plan's micro-batch.
+ */
+export function savedShape(runDir: string, training: { batch_size: number; grad_accum: number }): { batch_size: number; grad_accum: number } | undefined {
+  const saved = readJson<{ training?: { batch_size?: unknown; grad_accum?: unknown } }>(runPaths(runDir).overrides)?.training;
+  const batch = saved?.batch_size;
+  const accum = saved?.grad_accum;
+  if (typeof batch !== 'number' || typeof accum !== 'number' || !Number.isInteger(batch) || !Number.isInteger(accum)) return undefined;
+  if (batch < 1 || batch >= training.batch_size || batch * accum !== training.batch_size * training.grad_accum) return undefined;
+  return { batch_size: batch, grad_accum: accum };
+}
+
 /** Write JSON atomically: a reader sees the old file or the new one, never a torn one. */
 export function writeJsonAtomic(path: string, value: unknown): void {
   const tmp = `${path}.tmp-${process.pid}`;

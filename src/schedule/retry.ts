@@ -13,7 +13,7 @@ export const RETRYABLE: readonly FailureClass[] = ['killed', 'oom', 'timeout', '
 
 export const RetryPolicySchema = z
   .strictObject({
-    max: z.number().int().nonnegative().default(2).describe('retries after the first attempt'),
+    max: z.number().int().nonnegative().default(2).describe('retries after the first attempt (per dpo-sweep invocation)'),
     backoff_s: z.number().nonnegative().default(10).describe('wait before the first retry; doubles each retry'),
     on: z
       .array(z.enum(FAILURE_CLASSES))

@@ -2,7 +2,7 @@
  * The executor with real runner processes and a fast fake worker (no torch): crashes fail one run,
  * the sweep goes on, finished runs are skipped.
  */
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -116,6 +116,33 @@ describe('retries, device slots', () => {
     ]);
     const events = readJsonl<{ kind: string; note?: string }>(runPaths(join(out, 'runs', result.specs[0]!.id)).events);
     expect(events.find((e) => e.kind === 'retry')?.note).toContain('micro-batch 2 × accumulation 2');
+  });
+
+  it('a rerun starts from the micro-batch an earlier out-of-memory retry reached, and says so', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'exec-oom-rerun-'));
+    const log = join(out, 'times.jsonl');
+    // Only a micro-batch of 1 fits; one retry gets to 2 × 2, which still runs out of memory.
+    const first = await run(out, { '*': { oom_above: 1, log_times: log } }, { retry: { backoff_s: 0, max: 1 } });
+    expect(first.statuses.map((s) => s.state)).toEqual(['failed', 'failed']);
+    const dir = join(out, 'runs', first.specs[0]!.id);
+    expect(JSON.parse(readFileSync(runPaths(dir).overrides, 'utf8'))).toEqual({ training: { batch_size: 2, grad_accum: 2 } });
+    const warnings: string[] = [];
+    const second = await run(out, { '*': { oom_above: 1, log_times: log } }, {
+      retry: { backoff_s: 0, max: 1 },
+      listener: (e) => {
+        if (e.kind === 'run-event' && e.event.kind === 'warning' && e.id === first.specs[0]!.id) warnings.push(String(e.event['message']));
+      },
+    });
+    expect(second.statuses.map((s) => s.state)).toEqual(['succeeded', 'succeeded']);
+    const starts = readLog(log).filter((r) => r.event === 'start' && r.name.includes('beta0.05'));
+    // First invocation 4 × 1 then 2 × 2; the rerun starts at 2 × 2, not at the plan's 4 × 1.
+    expect(starts.map((r) => [r.batch_size, r.grad_accum])).toEqual([
+      [4, 1],
+      [2, 2],
+      [2, 2],
+      [1, 4],
+    ]);
+    expect(warnings).toEqual([expect.stringContaining('micro-batch 2 × accumulation 2 (the plan says 4 × 1), as an earlier out-of-memory retry left it')]);
   });
 
   it('two CPU slots run two runs at the same time', async () => {

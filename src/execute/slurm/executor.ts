@@ -22,7 +22,7 @@ import { decideRetry, givingUp, RetryPolicySchema, type RetryPolicy } from '../.
 import type { RunSpec } from '../../sweep/run-spec.js';
 import type { SweepListener, WorkerEvent } from '../events.js';
 import { bestEffort, runDirOf } from '../executor.js';
-import { appendEvent, ensureRunDir, initialStatus, isComplete, readStatus, runPaths, writeJsonAtomic, writeOverrides, type RunStatus } from '../run-dir.js';
+import { appendEvent, ensureRunDir, initialStatus, isComplete, readStatus, runPaths, savedShape, writeJsonAtomic, writeOverrides, type RunStatus } from '../run-dir.js';
 import { isActive, type SlurmRecord } from './parse.js';
 import { renderBatchScript, renderManifest, runnerCommand, type SlurmExecutorConfig } from './sbatch.js';
 import {
@@ -164,7 +164,14 @@ export async function executeSlurm(specs: RunSpec[], opts: SlurmExecuteOptions):
     }
     todo.push(spec);
   }
-  for (const spec of todo) writeRunOverrides(spec); // after ensureRunDir: a run's directory may be new
+  for (const spec of todo) {
+    // An earlier invocation's out-of-memory retry: start from the micro-batch it reached.
+    const saved = savedShape(runDirOf(opts.out, spec.id), spec.settings.training);
+    if (saved) shapes.set(spec.id, saved);
+    writeRunOverrides(spec); // after ensureRunDir: a run's directory may be new
+  }
+  /** Each run's first attempt in this invocation: retries.max counts the retries of one invocation. */
+  const firstAttempt = new Map<string, number>();
 
   // Tasks of an earlier submission that are still pending or running: follow them, don't resubmit.
   const earlier = latestTasks(record);
@@ -183,6 +190,7 @@ export async function executeSlurm(specs: RunSpec[], opts: SlurmExecuteOptions):
       if (!rec || !isActive(rec.state)) continue;
       const dir = runDirOf(opts.out, spec.id);
       inflight.set(spec.id, { spec, task, logPath: join(logDir, `${taskName(task)}.out`), offset: eventsSize(dir), started: false });
+      firstAttempt.set(spec.id, task.attempt);
       emit({ kind: 'setup', message: `slurm: ${spec.name} is still ${rec.state} as task ${taskName(task)} of an earlier submission: following it` });
     }
   }
@@ -205,7 +213,9 @@ export async function executeSlurm(specs: RunSpec[], opts: SlurmExecuteOptions):
     const entries = batch.map((spec) => {
       const runDir = runDirOf(opts.out, spec.id);
       const previous = readStatus(runDir);
-      return { spec, runDir, attempt: (previous?.attempt ?? 0) + 1, previous, refSharing: sharing.get(spec.id) ?? 1 };
+      const attempt = (previous?.attempt ?? 0) + 1;
+      if (!firstAttempt.has(spec.id)) firstAttempt.set(spec.id, attempt);
+      return { spec, runDir, attempt, previous, refSharing: sharing.get(spec.id) ?? 1 };
     });
     const manifest = join(slurmDir, `submit-${stamp}.tsv`);
     const script = join(slurmDir, `submit-${stamp}.sbatch`);
@@ -310,7 +320,7 @@ export async function executeSlurm(specs: RunSpec[], opts: SlurmExecuteOptions):
     const spec = f.spec;
     const dir = runDirOf(opts.out, spec.id);
     const shape = shapes.get(spec.id) ?? { batch_size: spec.settings.training.batch_size, grad_accum: spec.settings.training.grad_accum };
-    const decision = ended.state === 'failed' && !stopping ? decideRetry(ended.error_class, ended.attempt, policy, shape) : undefined;
+    const decision = ended.state === 'failed' && !stopping ? decideRetry(ended.error_class, ended.attempt - (firstAttempt.get(spec.id) ?? 1) + 1, policy, shape) : undefined;
     const final = decision ? givingUp(ended.error_class, decision, policy) : undefined;
     // A retried class that is not retried again: say why in the status, as the local executor does.
     const status: RunStatus = final ? { ...ended, error: `${ended.error ?? ended.error_class} — not retried: ${final}`, updated_at: new Date().toISOString() } : ended;

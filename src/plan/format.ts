@@ -85,7 +85,11 @@ const MESSAGES: Messages = {
       ? `no such file or folder: ${i.value} (a relative dataset.path is read from the folder of the file that wrote it)`
       : i.found === 'file'
         ? `${i.value} is a file; a local model is a folder (config.json, weights, tokenizer)`
-        : `no such model folder: ${i.value} (a hub id is written without ./, ../ or a leading /)`,
+        : i.found === 'no-config'
+          ? `${i.value} is not a model folder: it has no config.json (nor an adapter's adapter_config.json)`
+          : i.found === 'no-weights'
+            ? `${i.value} has no model weights (model.safetensors, a sharded index, pytorch_model.bin or an adapter's): a copy or download that did not finish?`
+            : `no such model folder: ${i.value} (a hub id is written without ./, ../ or a leading /)`,
   'stage-missing': (i) => `${i.value} needs a stages.${i.stage} section`,
   'axis-overlap': (i) => `"${i.key}" is also varied by ${formatPath(i.other)}; vary each setting in one place`,
   'duplicate-runs': (i) => `runs "${i.first}" and "${i.second}" resolve to the same settings; remove one or make them differ`,

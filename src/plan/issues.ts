@@ -39,7 +39,7 @@ export type IssueData =
   | { code: 'empty-axis'; key: string }
   | { code: 'bad-range'; dist: string; lo: number; hi: number; reason: 'order' | 'non-positive' }
   | { code: 'dataset-source'; found: 'none' | 'both' }
-  | { code: 'path-missing'; kind: 'file' | 'model'; value: string; found: 'none' | 'file' }
+  | { code: 'path-missing'; kind: 'file' | 'model'; value: string; found: 'none' | 'file' | 'no-config' | 'no-weights' }
   | { code: 'stage-missing'; stage: string; value: string }
   | { code: 'axis-overlap'; key: string; other: Path }
   | { code: 'duplicate-runs'; first: string; second: string }

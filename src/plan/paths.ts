@@ -68,7 +68,25 @@ export interface MissingPath {
   planPath: Path;
   kind: 'file' | 'model';
   value: string;
-  found: 'none' | 'file';
+  /** `no-config` / `no-weights`: a folder that is not (yet) a whole model. */
+  found: 'none' | 'file' | 'no-config' | 'no-weights';
+}
+
+/** Weight files transformers (and peft, for an adapter) load a model from. */
+const WEIGHT_FILES = [
+  'model.safetensors',
+  'model.safetensors.index.json',
+  'pytorch_model.bin',
+  'pytorch_model.bin.index.json',
+  'adapter_model.safetensors',
+  'adapter_model.bin',
+];
+
+/** What is missing from a local model folder: `config.json` (or an adapter's), or its weights. */
+function modelFolderProblem(dir: string, pathKind: PathLookup): 'no-config' | 'no-weights' | undefined {
+  const has = (name: string) => pathKind(path.join(dir, name)) === 'file';
+  if (!has('config.json') && !has('adapter_config.json')) return 'no-config';
+  return WEIGHT_FILES.some(has) ? undefined : 'no-weights';
 }
 
 /**
@@ -87,6 +105,9 @@ export function missingPaths(plan: Plan, pathKind: PathLookup): MissingPath[] {
       const found = pathKind(current);
       if (kind === 'file' ? found === undefined : found !== 'dir') {
         out.push({ planPath: [...at, ...rest], kind, value: current, found: found === 'file' ? 'file' : 'none' });
+      } else if (kind === 'model') {
+        const problem = modelFolderProblem(current, pathKind);
+        if (problem) out.push({ planPath: [...at, ...rest], kind, value: current, found: problem });
       }
     }
   };

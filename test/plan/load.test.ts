@@ -127,6 +127,14 @@ describe('loadPlan: local paths that are not there', () => {
     [path.resolve(CWD, 'data/hh.jsonl'), 'file'],
     [path.resolve(CWD, 'sub/sft.jsonl'), 'file'],
     [path.resolve(CWD, 'ckpt'), 'dir'],
+    [path.resolve(CWD, 'ckpt/config.json'), 'file'],
+    [path.resolve(CWD, 'ckpt/model.safetensors'), 'file'],
+    [path.resolve(CWD, 'adapter'), 'dir'],
+    [path.resolve(CWD, 'adapter/adapter_config.json'), 'file'],
+    [path.resolve(CWD, 'adapter/adapter_model.safetensors'), 'file'],
+    [path.resolve(CWD, 'half-copied'), 'dir'],
+    [path.resolve(CWD, 'half-copied/config.json'), 'file'],
+    [path.resolve(CWD, 'empty-dir'), 'dir'],
     [path.resolve(CWD, 'weights.bin'), 'file'],
   ]);
   const pathKind = (p: string) => files.get(p);
@@ -167,6 +175,20 @@ describe('loadPlan: local paths that are not there', () => {
       `plan.yaml:12:7  sweep.list[1].model: ${path.resolve(CWD, 'weights.bin')} is a file; a local model is a folder (config.json, weights, tokenizer)`,
       'plan.yaml:14:37  sweep.grid.reference[1]: no such model folder: /abs/missing-model (a hub id is written without ./, ../ or a leading /)',
       `--set stages.sft.dataset.path=sub/missing.jsonl  stages.sft.dataset.path: no such file or folder: ${path.resolve(CWD, 'sub/missing.jsonl')} (a relative dataset.path is read from the folder of the file that wrote it)`,
+    ]);
+  });
+
+  it('reports a local model folder without config.json or without weights', async () => {
+    const folders = yaml`
+      name: folders
+      base: {dataset: {path: data/hh.jsonl}}
+      sweep:
+        grid:
+          model: [./ckpt, ./adapter, ./half-copied, ./empty-dir]
+    `;
+    expect(await loadFromMemory({ 'plan.yaml': folders }, { pathKind }).then(() => [], (e: InputError) => e.details)).toEqual([
+      `plan.yaml:5:32  sweep.grid.model[2]: ${path.resolve(CWD, 'half-copied')} has no model weights (model.safetensors, a sharded index, pytorch_model.bin or an adapter's): a copy or download that did not finish?`,
+      `plan.yaml:5:47  sweep.grid.model[3]: ${path.resolve(CWD, 'empty-dir')} is not a model folder: it has no config.json (nor an adapter's adapter_config.json)`,
     ]);
   });
 

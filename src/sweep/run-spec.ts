@@ -51,7 +51,7 @@ export const DatasetSchema = z
     /** Fraction of the training rows held out for evaluation (seed `val_ratio`); used when no `eval_split`. */
     val_ratio: z.number().gt(0).lt(1).optional().describe('fraction held out for evaluation when no eval_split'),
     /** Keep at most this many training rows (after parsing), for quick runs. */
-    limit: positiveInt.optional().describe('keep at most this many training rows'),
+    limit: positiveInt.optional().describe('keep at most the first this many training rows (in file order, after val_ratio; preference rows whose prompt fills training.max_length are dropped after it)'),
   })
   .describe('preference or instruction data');
 

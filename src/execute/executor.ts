@@ -7,7 +7,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { decideRetry, givingUp, RetryPolicySchema, type RetryPolicy } from '../schedule/retry.js';
+import { decideRetry, givingUp, RetryPolicySchema, type RetryDecision, type RetryPolicy, type TrainingShape } from '../schedule/retry.js';
 import { pickNext, type Pending } from '../schedule/scheduler.js';
 import type { RunSpec } from '../sweep/run-spec.js';
 import { referenceSharing } from '../sweep/sharing.js';
@@ -166,10 +166,11 @@ export async function executeRuns(specs: RunSpec[], opts: ExecuteOptions): Promi
   const pending: Pending[] = [];
   const gpu = opts.slots.every(isGpuSlot);
   /** Micro-batch shapes after out-of-memory retries (this invocation's, or an earlier one's from overrides.json). */
-  const shapes = new Map<string, { batch_size: number; grad_accum: number }>();
-  const earlierShape = new Map<string, string>();
-  /** Attempts of earlier invocations: retries.max counts the retries of this one. */
-  const attemptsBefore = new Map<string, number>();
+  const shapes = new Map<string, TrainingShape>();
+  /** Warnings for runs that start from an earlier invocation's shape, emitted when they start. */
+  const shapeWarnings = new Map<string, string>();
+  /** Each run's first attempt in this invocation: retries.max counts the retries of one invocation. */
+  const firstAttempt = new Map<string, number>();
   for (const spec of specs) {
     const dir = runDirOf(opts.out, spec.id);
     ensureRunDir(dir, spec);
@@ -186,12 +187,11 @@ export async function executeRuns(specs: RunSpec[], opts: ExecuteOptions): Promi
     if (!previous || previous.state !== 'queued' || renamed) {
       writeJsonAtomic(runPaths(dir).status, { ...(previous ?? initialStatus(spec, dir)), name: spec.name, state: 'queued' });
     }
-    attemptsBefore.set(spec.id, previous?.attempt ?? 0);
-    const saved = savedShape(dir, spec.settings.training);
-    if (saved) {
-      shapes.set(spec.id, saved);
-      const { batch_size: b, grad_accum: a } = spec.settings.training;
-      earlierShape.set(spec.id, `micro-batch ${saved.batch_size} × accumulation ${saved.grad_accum} (the plan says ${b} × ${a}), as an earlier out-of-memory retry left it in overrides.json; delete that file to start from the plan's`);
+    firstAttempt.set(spec.id, (previous?.attempt ?? 0) + 1);
+    const earlier = earlierShape(dir, spec);
+    if (earlier) {
+      shapes.set(spec.id, earlier.shape);
+      shapeWarnings.set(spec.id, earlier.warning);
     }
     pending.push({ id: spec.id, need: gpu ? spec.settings.resources.gpus_per_run : 1 });
   }
@@ -236,24 +236,20 @@ export async function executeRuns(specs: RunSpec[], opts: ExecuteOptions): Promi
     const runner = await runnerFor(slots);
     const dir = runDirOf(opts.out, spec.id);
     await waitForRunLock(dir, (opts.stopGraceMs ?? 60_000) + 10_000, killGroup);
-    const earlier = earlierShape.get(spec.id);
-    if (earlier) {
-      earlierShape.delete(spec.id);
-      emit({ kind: 'run-event', id: spec.id, name: spec.name, event: { kind: 'warning', message: earlier } });
+    const warning = shapeWarnings.get(spec.id);
+    if (warning) {
+      shapeWarnings.delete(spec.id);
+      emit({ kind: 'run-event', id: spec.id, name: spec.name, event: { kind: 'warning', message: warning } });
     }
-    const status = await runOnRunner(runner, spec, opts, emit, shapes.get(spec.id), sharing.get(spec.id) ?? 1);
-    statuses.set(spec.id, status);
+    const ended = await runOnRunner(runner, spec, opts, emit, shapes.get(spec.id), sharing.get(spec.id) ?? 1);
+    statuses.set(spec.id, ended);
     for (const s of slots) free.add(s);
-    if (status.state === 'failed' && !stopping) {
-      const shape = shapes.get(spec.id) ?? { batch_size: spec.settings.training.batch_size, grad_accum: spec.settings.training.grad_accum };
-      const decision = decideRetry(status.error_class, status.attempt - (attemptsBefore.get(spec.id) ?? 0), policy, shape);
-      const final = givingUp(status.error_class, decision, policy);
-      if (final) {
-        // A retried class that is not retried again: say why in the status (events.jsonl keeps its
-        // run-end as the last record of a finished run).
-        const given: RunStatus = { ...status, error: `${status.error ?? status.error_class} — not retried: ${final}`, updated_at: new Date().toISOString() };
-        statuses.set(spec.id, given);
-        bestEffort(() => writeJsonAtomic(runPaths(dir).status, given));
+    if (ended.state === 'failed' && !stopping) {
+      const { decision, status } = afterFailure(spec, ended, firstAttempt.get(spec.id) ?? 1, policy, shapes.get(spec.id));
+      if (status !== ended) {
+        // Why it is not retried again, in its status (events.jsonl keeps run-end as its last record).
+        statuses.set(spec.id, status);
+        bestEffort(() => writeJsonAtomic(runPaths(dir).status, status));
       }
       if (decision.retry) {
         if (decision.training) {
@@ -394,7 +390,6 @@ function mergeOverrides(a?: Record<string, unknown>, b?: Record<string, unknown>
   return out;
 }
 
-/** A write to a run dir that may be what is broken: the failure is reported in the status instead. */
 /** A run-dir write whose failure must not stop the sweep (the status in memory still carries the cause). */
 export function bestEffort(write: () => void): void {
   try {
@@ -402,6 +397,30 @@ export function bestEffort(write: () => void): void {
   } catch {
     // the returned status still carries the cause
   }
+}
+
+/**
+ * A failed attempt, for both executors: whether and how to retry it (`firstAttempt` is the run's first
+ * attempt in this invocation, so retries.max counts this invocation's retries; `shape` its current
+ * micro-batch), and the status to record, which says why a class that is retried is not retried again.
+ */
+export function afterFailure(spec: RunSpec, ended: RunStatus, firstAttempt: number, policy: RetryPolicy, shape?: TrainingShape): { decision: RetryDecision; status: RunStatus } {
+  const current = shape ?? { batch_size: spec.settings.training.batch_size, grad_accum: spec.settings.training.grad_accum };
+  const decision = decideRetry(ended.error_class, ended.attempt - firstAttempt + 1, policy, current);
+  const final = givingUp(ended.error_class, decision, policy);
+  if (!final) return { decision, status: ended };
+  return { decision, status: { ...ended, error: `${ended.error ?? ended.error_class} — not retried: ${final}`, updated_at: new Date().toISOString() } };
+}
+
+/** The micro-batch an earlier invocation's out-of-memory retry left for `spec` (overrides.json), with the warning that says it is used. */
+export function earlierShape(runDir: string, spec: RunSpec): { shape: TrainingShape; warning: string } | undefined {
+  const shape = savedShape(runDir, spec.settings.training);
+  if (!shape) return undefined;
+  const { batch_size: b, grad_accum: a } = spec.settings.training;
+  return {
+    shape,
+    warning: `micro-batch ${shape.batch_size} × accumulation ${shape.grad_accum} (the plan says ${b} × ${a}), as an earlier out-of-memory retry left it in overrides.json; delete that file to start from the plan's`,
+  };
 }
 
 function tailOf(path: string): string {

@@ -262,7 +262,7 @@ export async function runJudge(options: JudgeOptions, deps: JudgeDeps = {}): Pro
       reasks: 0,
       retries: 0,
       cost_usd: 0,
-      total_cost_usd: cachedCost(records, price),
+      total_cost_usd: price ? cachedCost(records, price) : null,
       estimated_cost_usd: estimatedCost,
       planned_requests: todo.length,
       served_models: [],
@@ -436,7 +436,7 @@ export async function runJudge(options: JudgeOptions, deps: JudgeDeps = {}): Pro
     reasks: state.reasks,
     retries: state.retries,
     cost_usd: price ? state.spent : null,
-    total_cost_usd: price ? state.spent + cachedCost(records, price)! : null,
+    total_cost_usd: price ? state.spent + cachedCost(records, price) : null,
     estimated_cost_usd: estimatedCost,
     planned_requests: todo.length,
     served_models: served,
@@ -508,8 +508,7 @@ function baseRecord(t: Task, model: string): Omit<JudgmentRecord, 'verdict' | 'r
 }
 
 /** USD of the cached judgments among `records`, at the usage recorded when they were made. */
-function cachedCost(records: readonly JudgmentRecord[], price: Price | undefined): number | null {
-  if (!price) return null;
+function cachedCost(records: readonly JudgmentRecord[], price: Price): number {
   return records.reduce((sum, r) => sum + (r.cached && r.usage ? costOf(r.usage, price) : 0), 0);
 }
 

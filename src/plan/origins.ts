@@ -105,43 +105,34 @@ function withoutNullKeys(doc: Located): Located {
 }
 
 /**
- * A copy of `doc` without the value at `path`: a mapping key is dropped, a list item spliced out
- * (the origins of the items after it move with them). Undefined when nothing is there.
+ * A copy of `doc` without the value at `path` (`deleteAt`): a mapping key is dropped, a list item
+ * spliced out, and the origins of the items after it move with them. Undefined when nothing is there.
  */
 export function deleteLocated(doc: Located, path: Path): Located | undefined {
-  const [head, ...rest] = path;
-  if (head === undefined) return undefined;
-  const base = doc.value;
-  if (base === null || typeof base !== 'object' || !Object.hasOwn(base, head)) return undefined;
-  const kids = new Map(doc.origins.kids ?? []);
+  if (path.length === 0 || getLocated(doc, path) === undefined) return undefined;
+  return { value: deleteAt(doc.value, path), origins: originsWithout(doc.origins, doc.value, path) };
+}
+
+/** `tree` (the origins of `value`) without the sub-tree at `path`, list indices after it shifted down. */
+function originsWithout(tree: OriginTree, value: unknown, path: Path): OriginTree {
+  const [head, ...rest] = path as [string | number, ...Path];
+  const kids = new Map(tree.kids ?? []);
   if (rest.length > 0) {
-    const below = deleteLocated(getLocated(doc, [head])!, rest);
-    if (!below) return undefined;
-    kids.set(String(head), below.origins);
-    if (Array.isArray(base)) {
-      const value = [...base];
-      value[Number(head)] = below.value;
-      return { value, origins: { at: doc.origins.at, kids } };
-    }
-    const value: Record<string, unknown> = { ...base };
-    defineKey(value, String(head), below.value);
-    return { value, origins: { at: doc.origins.at, kids } };
+    kids.set(String(head), originsWithout(child(tree, head), (value as Record<string | number, unknown>)[head], rest));
+    return { at: tree.at, kids };
   }
-  if (Array.isArray(base)) {
-    const index = Number(head);
-    const value = base.filter((_, i) => i !== index);
-    const shifted = new Map<string, OriginTree>();
-    for (const [k, tree] of kids) {
-      const i = Number(k);
-      if (!Number.isInteger(i) || i < index) shifted.set(k, tree);
-      else if (i > index) shifted.set(String(i - 1), tree);
-    }
-    return { value, origins: { at: doc.origins.at, kids: shifted } };
+  if (!Array.isArray(value)) {
+    kids.delete(String(head));
+    return { at: tree.at, kids };
   }
-  const value: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(base)) if (k !== String(head)) defineKey(value, k, v);
-  kids.delete(String(head));
-  return { value, origins: { at: doc.origins.at, kids } };
+  const index = Number(head);
+  const shifted = new Map<string, OriginTree>();
+  for (const [k, sub] of kids) {
+    const i = Number(k);
+    if (i < index) shifted.set(k, sub);
+    else if (i > index) shifted.set(String(i - 1), sub);
+  }
+  return { at: tree.at, kids: shifted };
 }
 
 /** The sub-tree at `key`, or a leaf carrying the parent's origin. */

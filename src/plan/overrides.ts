@@ -56,15 +56,12 @@ export function resolveSetPath(doc: Located, set: SetOverride): Path | BadSet {
         continue;
       }
       // A variant name may itself hold dots (`beta-dpo-b0.5`): the longest name that matches wins.
-      let found = -1;
+      const byName = (end: number) => here.findIndex((item) => isMapping(item) && item['name'] === set.segments.slice(i, end).join('.'));
       let end = set.segments.length;
-      for (; end > i && found < 0; end--) {
-        const name = set.segments.slice(i, end).join('.');
-        found = here.findIndex((item) => isMapping(item) && item['name'] === name);
-      }
-      if (found < 0) return bad(set.text, `no item named "${segment}" in ${path.join('.')}`);
-      path.push(found);
-      i = end; // the loop's i++ moves past the name's last segment
+      while (end > i && byName(end) < 0) end--;
+      if (end === i) return bad(set.text, `no item named "${segment}" in ${path.join('.')}`);
+      path.push(byName(end));
+      i = end - 1; // the name's last segment; the loop's i++ moves past it
     } else {
       path.push(segment);
     }

@@ -18,11 +18,11 @@
  */
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { decideRetry, givingUp, RetryPolicySchema, type RetryPolicy } from '../../schedule/retry.js';
+import { RetryPolicySchema, type RetryPolicy } from '../../schedule/retry.js';
 import type { RunSpec } from '../../sweep/run-spec.js';
 import type { SweepListener, WorkerEvent } from '../events.js';
-import { bestEffort, runDirOf } from '../executor.js';
-import { appendEvent, ensureRunDir, initialStatus, isComplete, readStatus, runPaths, savedShape, writeJsonAtomic, writeOverrides, type RunStatus } from '../run-dir.js';
+import { afterFailure, bestEffort, earlierShape, runDirOf } from '../executor.js';
+import { appendEvent, ensureRunDir, initialStatus, isComplete, readStatus, runPaths, writeJsonAtomic, writeOverrides, type RunStatus } from '../run-dir.js';
 import { isActive, type SlurmRecord } from './parse.js';
 import { renderBatchScript, renderManifest, runnerCommand, type SlurmExecutorConfig } from './sbatch.js';
 import {
@@ -166,8 +166,11 @@ export async function executeSlurm(specs: RunSpec[], opts: SlurmExecuteOptions):
   }
   for (const spec of todo) {
     // An earlier invocation's out-of-memory retry: start from the micro-batch it reached.
-    const saved = savedShape(runDirOf(opts.out, spec.id), spec.settings.training);
-    if (saved) shapes.set(spec.id, saved);
+    const earlier = earlierShape(runDirOf(opts.out, spec.id), spec);
+    if (earlier) {
+      shapes.set(spec.id, earlier.shape);
+      emit({ kind: 'run-event', id: spec.id, name: spec.name, event: { kind: 'warning', message: earlier.warning } });
+    }
     writeRunOverrides(spec); // after ensureRunDir: a run's directory may be new
   }
   /** Each run's first attempt in this invocation: retries.max counts the retries of one invocation. */
@@ -319,12 +322,10 @@ export async function executeSlurm(specs: RunSpec[], opts: SlurmExecuteOptions):
     inflight.delete(f.spec.id);
     const spec = f.spec;
     const dir = runDirOf(opts.out, spec.id);
-    const shape = shapes.get(spec.id) ?? { batch_size: spec.settings.training.batch_size, grad_accum: spec.settings.training.grad_accum };
-    const decision = ended.state === 'failed' && !stopping ? decideRetry(ended.error_class, ended.attempt - (firstAttempt.get(spec.id) ?? 1) + 1, policy, shape) : undefined;
-    const final = decision ? givingUp(ended.error_class, decision, policy) : undefined;
-    // A retried class that is not retried again: say why in the status, as the local executor does.
-    const status: RunStatus = final ? { ...ended, error: `${ended.error ?? ended.error_class} — not retried: ${final}`, updated_at: new Date().toISOString() } : ended;
-    if (final) bestEffort(() => writeJsonAtomic(runPaths(dir).status, status));
+    const failed = ended.state === 'failed' && !stopping ? afterFailure(spec, ended, firstAttempt.get(spec.id) ?? 1, policy, shapes.get(spec.id)) : undefined;
+    const status = failed?.status ?? ended;
+    if (status !== ended) bestEffort(() => writeJsonAtomic(runPaths(dir).status, status));
+    const decision = failed?.decision;
     statuses.set(spec.id, status);
     emit({ kind: 'run-end', id: spec.id, name: spec.name, status });
     if (!decision?.retry) return;

@@ -98,10 +98,12 @@ export function readJson<T>(path: string): T | undefined {
 /**
  * Append one event as one whole line (a single write of a single line). A torn last line left by a
  * writer that died mid-write is dropped first: appended after it, the new record would share its
- * line and make the file unreadable (`readJsonl` only forgives a torn *last* line).
+ * line and make the file unreadable (`readJsonl` only forgives a torn *last* line). A writer that
+ * appends many events (the runner, one per logged step) heals the file once when it starts and
+ * passes `healed: true`.
  */
-export function appendEvent(path: string, event: Record<string, unknown>): void {
-  healJsonlTail(path);
+export function appendEvent(path: string, event: Record<string, unknown>, options: { healed?: boolean } = {}): void {
+  if (!options.healed) healJsonlTail(path);
   appendFileSync(path, `${JSON.stringify(event)}\n`);
 }
 

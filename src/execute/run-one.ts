@@ -17,6 +17,7 @@ import type { RunJob, WorkerEvent } from './events.js';
 import { acquireRunLock } from './run-lock.js';
 import {
   appendEvent,
+  healJsonlTail,
   ensureRunDir,
   initialStatus,
   readJson,
@@ -110,8 +111,10 @@ async function execute(
     status.updated_at = new Date(now).toISOString();
     writeJsonAtomic(paths.status, status);
   };
+  // An earlier attempt may have died mid-line: cut that off once, then append whole lines only.
+  healJsonlTail(paths.events);
   const record = (event: WorkerEvent) => {
-    appendEvent(paths.events, { t: new Date().toISOString(), ...event });
+    appendEvent(paths.events, { t: new Date().toISOString(), ...event }, { healed: true });
     options.onEvent?.(event);
   };
   try {

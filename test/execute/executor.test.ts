@@ -2,7 +2,7 @@
  * The executor with real runner processes and a fast fake worker (no torch): crashes fail one run,
  * the sweep goes on, finished runs are skipped.
  */
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -61,6 +61,18 @@ describe('executor with runner processes', () => {
       ['renamed-beta0.1', 'succeeded', 1],
     ]);
     expect(readStatus(join(out, 'runs', first.specs[0]!.id))!.name).toBe('renamed-beta0.05');
+  });
+
+  it('a rerun after a writer died mid-line appends whole events: the torn piece is cut off once, at the start', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'exec-torn-'));
+    const first = await run(out, { 'beta0.1': { fail: 'raise' } });
+    const events = runPaths(join(out, 'runs', first.specs[1]!.id)).events;
+    appendFileSync(events, '{"t":"2026-11-26T00:00:00Z","kind":"st'); // a runner killed mid-write
+    const second = await run(out, {});
+    expect(second.statuses.map((s) => s.state)).toEqual(['succeeded', 'succeeded']);
+    const after = readJsonl<{ kind: string }>(events);
+    expect(after.at(-1)).toMatchObject({ kind: 'run-end', state: 'succeeded' });
+    expect(readFileSync(events, 'utf8')).not.toContain('"kind":"st{');
   });
 
   it('reruns only what did not succeed', async () => {
